@@ -1,0 +1,279 @@
+package dinostream.model.dino;
+
+import dinostream.model.graph.Attr;
+import dinostream.model.graph.Autodiff;
+import dinostream.model.graph.DType;
+import dinostream.model.graph.Graph;
+import dinostream.model.graph.Tensor;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static dinostream.model.graph.Elementwise.where;
+import static dinostream.model.graph.Shapes.concat;
+import static dinostream.model.graph.Shapes.reshape;
+
+/**
+ * One DINO training iteration as one ONNX graph, in the order of DINO_SPEC.md §5 ("Order of one
+ * iteration"). Learning rate, weight decay, teacher temperature, EMA momentum and the last-layer
+ * freeze are scalar inputs, so schedules never rebuild the graph.
+ *
+ * <p>Inputs: every state key ({@link StateKeys#all}), {@code crops/0 .. crops/{V-1}} [B, C, H, W]
+ * (the first two global), {@code lr}, {@code weight_decay}, {@code teacher_temp}, {@code momentum}
+ * (float scalars), {@code freeze_last_layer} (bool scalar) and, when the student uses stochastic
+ * depth, one {@code drop_path/<pass>/<block>/<attn|mlp>} [batch of pass, 1, 1] mask per branch.
+ * Outputs: {@code next/<key>} for every state key, {@code loss}, {@code teacher_entropy}, {@code kl}.
+ */
+public final class TrainStep {
+    public static final String LR = "lr", WEIGHT_DECAY = "weight_decay", TEACHER_TEMP = "teacher_temp",
+            MOMENTUM = "momentum", FREEZE_LAST_LAYER = "freeze_last_layer";
+    public static final String LOSS = "loss", TEACHER_ENTROPY = "teacher_entropy", KL = "kl";
+
+    private TrainStep() {}
+
+    public static String crop(int view) {
+        return "crops/" + view;
+    }
+
+    /** Name of a stochastic-depth mask input; pass 0 holds the global crops, pass 1 the locals. */
+    public static String dropPathMask(int pass, int block, String branch) {
+        return "drop_path/" + pass + "/" + block + "/" + branch;
+    }
+
+    /** The per-block stochastic-depth rates: linspace(0, drop_path, depth). */
+    public static double[] dropPathRates(DinoConfig c) {
+        double[] r = new double[c.depth];
+        for (int i = 0; i < c.depth; i++) r[i] = c.depth == 1 ? 0 : c.dropPath * i / (c.depth - 1);
+        return r;
+    }
+
+    /** Shapes of one step's crop inputs. */
+    public static long[] cropShape(DinoConfig c, int batch, int view) {
+        int size = view < 2 ? c.imgSize : c.localSize;
+        return new long[]{batch, c.inChans, size, size};
+    }
+
+    /** What one step reads. */
+    public record Inputs(Map<String, Tensor> state, Tensor[] crops, Tensor lr, Tensor weightDecay,
+                         Tensor teacherTemp, Tensor momentum, Tensor freezeLastLayer,
+                         Map<String, Tensor> dropPathMasks) {}
+
+    /** What one step produces: the next state by key and the monitoring scalars. */
+    public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl) {}
+
+    /** Emits one iteration into {@code g}. */
+    public static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in) {
+        List<ParamSpec> specs = ParamSpec.of(c);
+        Map<String, Tensor> student = new HashMap<>(), teacher = new HashMap<>();
+        for (ParamSpec s : specs) {
+            student.put(s.name(), in.state().get(StateKeys.student(s.name())));
+            teacher.put(s.name(), in.state().get(StateKeys.teacher(s.name())));
+        }
+        int views = c.nCrops();
+
+        // 2. Teacher forward on the two global crops (its tensors carry no gradient), then the
+        //    student on all crops: equal-size crops share one backbone pass, the head runs once.
+        Tensor globals = concat(g, 0, in.crops()[0], in.crops()[1]);
+        Tensor teacherOut = DinoHead.forward(g, c, teacher,
+                new VisionTransformer(g, c, teacher).forward(globals, null));
+        VisionTransformer studentNet = new VisionTransformer(g, c, student);
+        List<Tensor> features = new ArrayList<>();
+        features.add(studentNet.forward(globals, masks(in, 0)));
+        if (views > 2) {
+            Tensor[] locals = new Tensor[views - 2];
+            System.arraycopy(in.crops(), 2, locals, 0, views - 2);
+            features.add(studentNet.forward(concat(g, 0, locals), masks(in, 1)));
+        }
+        Tensor studentOut = DinoHead.forward(g, c, student, concat(g, 0, features.toArray(new Tensor[0])));
+
+        // 3. Loss with the current centre, then the centre update.
+        Tensor center = in.state().get(StateKeys.CENTER);
+        DinoLoss.Result loss = DinoLoss.forward(g, c, studentOut, teacherOut, center, in.teacherTemp(), views, batch);
+        Tensor nextCenter = DinoLoss.updateCenter(g, c, center, teacherOut);
+
+        // 4. Backward.
+        List<Tensor> trainable = new ArrayList<>();
+        for (ParamSpec s : specs) if (s.trainable()) trainable.add(student.get(s.name()));
+        Map<Tensor, Tensor> grads = Autodiff.gradients(g, loss.loss(), trainable);
+
+        return g.noGrad(() -> {
+            Map<String, Tensor> next = new LinkedHashMap<>();
+            Map<String, Tensor> nextStudent = new HashMap<>();
+            for (ParamSpec s : specs) {
+                String name = s.name();
+                Tensor p = student.get(name);
+                if (!s.trainable()) {
+                    nextStudent.put(name, p);
+                    continue;
+                }
+                // 5. Per-tensor clipping; 6. AdamW.
+                Tensor grad = grads.get(p);
+                if (grad == null) throw new IllegalStateException("no gradient reaches " + name);
+                grad = AdamW.clip(g, grad, c.clipGrad);
+                AdamW.Updated u = AdamW.step(g, c, p, grad,
+                        in.state().get(StateKeys.expAvg(name)), in.state().get(StateKeys.expAvgSq(name)),
+                        in.state().get(StateKeys.optimStep(name)), in.lr(), s.decays() ? in.weightDecay() : null);
+                Tensor np = u.param(), m = u.expAvg(), v = u.expAvgSq(), t = u.step();
+                if (s.lastLayer()) {
+                    // Frozen last layer: no update, no moment change, no step-count increment.
+                    Tensor f = in.freezeLastLayer();
+                    np = where(g, f, p, np);
+                    m = where(g, f, in.state().get(StateKeys.expAvg(name)), m);
+                    v = where(g, f, in.state().get(StateKeys.expAvgSq(name)), v);
+                    t = where(g, f, in.state().get(StateKeys.optimStep(name)), t);
+                }
+                nextStudent.put(name, np);
+                next.put(StateKeys.expAvg(name), m);
+                next.put(StateKeys.expAvgSq(name), v);
+                next.put(StateKeys.optimStep(name), t);
+            }
+            // 7. Teacher EMA over every parameter pair, frozen weight_g included.
+            for (ParamSpec s : specs) {
+                next.put(StateKeys.student(s.name()), nextStudent.get(s.name()));
+                next.put(StateKeys.teacher(s.name()),
+                        AdamW.ema(g, teacher.get(s.name()), nextStudent.get(s.name()), in.momentum()));
+            }
+            next.put(StateKeys.CENTER, nextCenter);
+            next.put(StateKeys.STEP, dinostream.model.graph.Elementwise.add(g, in.state().get(StateKeys.STEP),
+                    g.scalar(1, DType.INT64)));
+            return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl());
+        });
+    }
+
+    private static VisionTransformer.DropPath masks(Inputs in, int pass) {
+        if (in.dropPathMasks().isEmpty()) return null;
+        return (block, branch) -> in.dropPathMasks().get(dropPathMask(pass, block, branch));
+    }
+
+    // ------------------------------------------------------------------ models
+
+    /** A compiled train-step model and what its caller needs to feed it. */
+    public record Model(byte[] onnx, DinoConfig config, int batch, int stepsPerRun,
+                        Map<String, long[]> dropPathMasks, int nodes) {}
+
+    /** The drop-path mask inputs of a configuration and batch (empty when drop_path is 0). */
+    public static Map<String, long[]> dropPathInputs(DinoConfig c, int batch) {
+        Map<String, long[]> m = new LinkedHashMap<>();
+        double[] rates = dropPathRates(c);
+        int[] passBatch = c.nLocal > 0 ? new int[]{2 * batch, c.nLocal * batch} : new int[]{2 * batch};
+        for (int pass = 0; pass < passBatch.length; pass++) {
+            for (int i = 0; i < c.depth; i++) {
+                if (rates[i] == 0) continue;
+                for (String branch : new String[]{"attn", "mlp"}) {
+                    m.put(dropPathMask(pass, i, branch), new long[]{passBatch[pass], 1, 1});
+                }
+            }
+        }
+        return m;
+    }
+
+    /** The single-step model. */
+    public static Model build(DinoConfig c, int batch) {
+        Graph g = new Graph("dino_train_step");
+        Map<String, Tensor> state = declareState(g, c, "");
+        Tensor[] crops = new Tensor[c.nCrops()];
+        for (int v = 0; v < crops.length; v++) crops[v] = g.input(crop(v), DType.FLOAT, cropShape(c, batch, v));
+        Map<String, Tensor> masks = new HashMap<>();
+        dropPathInputs(c, batch).forEach((k, s) -> masks.put(k, g.input(k, DType.FLOAT, s)));
+        Inputs in = new Inputs(state, crops,
+                g.input(LR, DType.FLOAT), g.input(WEIGHT_DECAY, DType.FLOAT), g.input(TEACHER_TEMP, DType.FLOAT),
+                g.input(MOMENTUM, DType.FLOAT), g.input(FREEZE_LAST_LAYER, DType.BOOL), masks);
+        Outputs out = emit(g, c, batch, in);
+        for (String key : StateKeys.all(c)) g.output(out.next().get(key), StateKeys.NEXT + key);
+        g.output(out.loss(), LOSS);
+        g.output(out.teacherEntropy(), TEACHER_ENTROPY);
+        g.output(out.kl(), KL);
+        g.metadata("dinostream.config", c.toJson());
+        return new Model(g.toBytes(), c, batch, 1, dropPathInputs(c, batch), g.nodeCount());
+    }
+
+    /**
+     * K steps in one run: an ONNX Loop whose body is the step, with the state loop-carried, so a
+     * GPU session copies the state between host and device once per K steps instead of every step.
+     * Per-step inputs gain a leading [K] axis; loss, teacher_entropy and kl become [K].
+     */
+    public static Model buildLoop(DinoConfig c, int batch, int steps) {
+        Graph g = new Graph("dino_train_loop");
+        List<String> keys = StateKeys.all(c);
+        Map<String, Tensor> outerState = declareState(g, c, "");
+        Tensor[] outerCrops = new Tensor[c.nCrops()];
+        for (int v = 0; v < outerCrops.length; v++) outerCrops[v] = g.input(crop(v), DType.FLOAT, prepend(steps, cropShape(c, batch, v)));
+        Map<String, long[]> maskShapes = dropPathInputs(c, batch);
+        Map<String, Tensor> outerMasks = new HashMap<>();
+        maskShapes.forEach((k, s) -> outerMasks.put(k, g.input(k, DType.FLOAT, prepend(steps, s))));
+        Tensor[] outerScalars = {g.input(LR, DType.FLOAT, steps), g.input(WEIGHT_DECAY, DType.FLOAT, steps),
+                g.input(TEACHER_TEMP, DType.FLOAT, steps), g.input(MOMENTUM, DType.FLOAT, steps),
+                g.input(FREEZE_LAST_LAYER, DType.BOOL, steps)};
+
+        Graph body = g.subgraph("step");
+        Tensor iter = body.input("iter", DType.INT64);
+        Tensor cond = body.input("cond_in", DType.BOOL);
+        Map<String, Tensor> state = declareState(body, c, "carried/");
+        Tensor[] crops = new Tensor[outerCrops.length];
+        for (int v = 0; v < crops.length; v++) crops[v] = pick(body, outerCrops[v], iter);
+        Map<String, Tensor> masks = new HashMap<>();
+        outerMasks.forEach((k, t) -> masks.put(k, pick(body, t, iter)));
+        Tensor[] s = new Tensor[outerScalars.length];
+        for (int i = 0; i < s.length; i++) s[i] = pick(body, outerScalars[i], iter);
+        Outputs out = emit(body, c, batch, new Inputs(state, crops, s[0], s[1], s[2], s[3], s[4], masks));
+        body.output(body.node1("Identity", new Tensor[]{cond}, DType.BOOL, new long[0]), "cond_out");
+        for (String key : keys) body.output(out.next().get(key), "carried_next/" + key);
+        body.output(out.loss(), "step_loss");
+        body.output(out.teacherEntropy(), "step_teacher_entropy");
+        body.output(out.kl(), "step_kl");
+
+        List<Tensor> loopIn = new ArrayList<>();
+        loopIn.add(g.constant("trip_count", DType.INT64, new long[0], new double[]{steps}));
+        loopIn.add(g.constant("true", DType.BOOL, new long[0], new double[]{1}));
+        List<DType> types = new ArrayList<>();
+        List<long[]> shapes = new ArrayList<>();
+        for (StateKeys.Spec spec : StateKeys.specs(c)) {
+            loopIn.add(outerState.get(spec.key()));
+            types.add(spec.int64() ? DType.INT64 : DType.FLOAT);
+            shapes.add(spec.shape());
+        }
+        for (int i = 0; i < 3; i++) {
+            types.add(DType.FLOAT);
+            shapes.add(new long[]{steps});
+        }
+        Tensor[] results = g.node("Loop", loopIn.toArray(new Tensor[0]), types.toArray(new DType[0]),
+                shapes.toArray(new long[0][]), Attr.graph("body", body.toGraphProto()));
+        for (int i = 0; i < keys.size(); i++) g.output(results[i], StateKeys.NEXT + keys.get(i));
+        g.output(results[keys.size()], LOSS);
+        g.output(results[keys.size() + 1], TEACHER_ENTROPY);
+        g.output(results[keys.size() + 2], KL);
+        g.metadata("dinostream.config", c.toJson());
+        return new Model(g.toBytes(), c, batch, steps, maskShapes, g.nodeCount() + body.nodeCount());
+    }
+
+    /** Declares the state as inputs; the trainable student parameters are differentiated. */
+    private static Map<String, Tensor> declareState(Graph g, DinoConfig c, String prefix) {
+        Map<String, Boolean> trainable = new HashMap<>();
+        for (ParamSpec s : ParamSpec.of(c)) trainable.put(StateKeys.student(s.name()), s.trainable());
+        Map<String, Tensor> state = new LinkedHashMap<>();
+        for (StateKeys.Spec s : StateKeys.specs(c)) {
+            DType t = s.int64() ? DType.INT64 : DType.FLOAT;
+            String name = prefix + s.key();
+            state.put(s.key(), trainable.getOrDefault(s.key(), false) ? g.parameter(name, t, s.shape()) : g.input(name, t, s.shape()));
+        }
+        return state;
+    }
+
+    /** Row {@code iter} of an outer-scope [K, ...] input, inside a Loop body. */
+    private static Tensor pick(Graph body, Tensor outer, Tensor iter) {
+        Tensor src = body.outerValue(outer);
+        long[] shape = src.shape();
+        long[] row = java.util.Arrays.copyOfRange(shape, 1, shape.length);
+        return body.node1("Gather", new Tensor[]{src, iter}, src.dtype, row, Attr.i("axis", 0));
+    }
+
+    private static long[] prepend(long k, long[] shape) {
+        long[] s = new long[shape.length + 1];
+        s[0] = k;
+        System.arraycopy(shape, 0, s, 1, shape.length);
+        return s;
+    }
+}

@@ -1,0 +1,23 @@
+package dinostream.model.graph;
+
+import ai.onnx.proto.OnnxMl.TensorProto;
+
+/** Element types the graphs use, with their ONNX codes. */
+public enum DType {
+    FLOAT(TensorProto.DataType.FLOAT_VALUE, 4),
+    DOUBLE(TensorProto.DataType.DOUBLE_VALUE, 8),
+    INT64(TensorProto.DataType.INT64_VALUE, 8),
+    BOOL(TensorProto.DataType.BOOL_VALUE, 1);
+
+    public final int onnx;
+    public final int bytes;
+
+    DType(int onnx, int bytes) {
+        this.onnx = onnx;
+        this.bytes = bytes;
+    }
+
+    public boolean isFloating() {
+        return this == FLOAT || this == DOUBLE;
+    }
+}

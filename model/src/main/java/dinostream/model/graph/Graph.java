@@ -1,0 +1,355 @@
+package dinostream.model.graph;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.ByteString;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * Builds one ONNX graph of standard operators (opset {@value #OPSET}) with static shapes tracked
+ * in Java, and records a tape of the differentiable operations for {@link Autodiff}.
+ * The operator functions live in {@link Elementwise}, {@link Linear}, {@link Shapes},
+ * {@link Reductions} and {@link NN}, each beside its gradient rule.
+ */
+public final class Graph {
+    public static final int OPSET = 18;
+    public static final long IR_VERSION = 9;
+
+    record TapeEntry(Tensor[] inputs, Tensor[] outputs, GradRule rule) {}
+
+    private final String graphName;
+    private final List<NodeProto.Builder> nodes = new ArrayList<>();
+    private final List<ValueInfoProto> inputs = new ArrayList<>();
+    private final List<ValueInfoProto> outputs = new ArrayList<>();
+    private final List<TensorProto> initializers = new ArrayList<>();
+    private final Map<String, int[]> producer = new HashMap<>();   // tensor -> {node index, output slot}
+    private final Map<String, Integer> consumers = new HashMap<>();
+    private final Set<String> names = new HashSet<>();
+    private final Set<String> tapeNames = new HashSet<>();
+    private final Map<String, Tensor> constants = new HashMap<>();
+    private final Map<String, String> metadata = new LinkedHashMap<>();
+    final List<TapeEntry> tape = new ArrayList<>();
+    private final Graph outer;
+    private boolean recording = true;
+    private int counter;
+
+    public Graph(String graphName) {
+        this(graphName, null);
+    }
+
+    private Graph(String graphName, Graph outer) {
+        this.graphName = graphName;
+        this.outer = outer;
+    }
+
+    /** A graph used as the body of a control-flow node; it may read the values of this graph. */
+    public Graph subgraph(String name) {
+        Graph g = new Graph(name, this);
+        g.counter = 0;
+        return g;
+    }
+
+    // ------------------------------------------------------------------ values
+
+    /** A graph input that is not differentiated. */
+    public Tensor input(String name, DType dtype, long... shape) {
+        return addInput(name, dtype, shape, false);
+    }
+
+    /** A graph input that {@link Autodiff} differentiates against. */
+    public Tensor parameter(String name, DType dtype, long... shape) {
+        return addInput(name, dtype, shape, true);
+    }
+
+    private Tensor addInput(String name, DType dtype, long[] shape, boolean grad) {
+        claim(name);
+        inputs.add(valueInfo(name, dtype, shape));
+        return new Tensor(name, dtype, shape, grad);
+    }
+
+    /** Makes a value of an enclosing graph usable here (ONNX outer-scope reference). */
+    public Tensor outerValue(Tensor t) {
+        if (outer == null) throw new IllegalStateException("not a subgraph");
+        return new Tensor(t.name, t.dtype, t.shape(), false);
+    }
+
+    /** A scalar constant of the given type (cached: one initializer per value). */
+    public Tensor scalar(double value, DType dtype) {
+        String key = dtype + ":" + Double.toString(value);
+        Tensor c = constants.get(key);
+        if (c == null) {
+            c = constant("c_" + dtype.name().charAt(0) + "_" + value, dtype, new long[0], new double[]{value});
+            constants.put(key, c);
+        }
+        return c;
+    }
+
+    /** A 1-D int64 constant, the form ONNX takes shapes, axes and indices in. */
+    public Tensor ints(long... values) {
+        String key = "ints:" + Arrays.toString(values);
+        Tensor c = constants.get(key);
+        if (c == null) {
+            double[] d = new double[values.length];
+            for (int i = 0; i < values.length; i++) d[i] = values[i];
+            c = constant("i64", DType.INT64, new long[]{values.length}, d);
+            constants.put(key, c);
+        }
+        return c;
+    }
+
+    /** A constant tensor stored as an initializer. */
+    public Tensor constant(String hint, DType dtype, long[] shape, double[] values) {
+        String name = fresh(hint);
+        ByteBuffer buf = ByteBuffer.allocate(values.length * dtype.bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (double v : values) {
+            switch (dtype) {
+                case FLOAT -> buf.putFloat((float) v);
+                case DOUBLE -> buf.putDouble(v);
+                case INT64 -> buf.putLong((long) v);
+                case BOOL -> buf.put((byte) (v != 0 ? 1 : 0));
+            }
+        }
+        buf.flip();
+        return addInitializer(name, dtype, shape, buf);
+    }
+
+    /** A named initializer from little-endian raw data (weights of an exported model). */
+    public Tensor initializer(String name, DType dtype, long[] shape, ByteBuffer littleEndianData) {
+        claim(name);
+        return addInitializer(name, dtype, shape, littleEndianData);
+    }
+
+    private Tensor addInitializer(String name, DType dtype, long[] shape, ByteBuffer littleEndianData) {
+        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(dtype.onnx);
+        for (long d : shape) t.addDims(d);
+        t.setRawData(ByteString.copyFrom(littleEndianData.duplicate()));
+        initializers.add(t.build());
+        return new Tensor(name, dtype, shape, false);
+    }
+
+    // ------------------------------------------------------------------ nodes
+
+    /**
+     * Emits one node. Output types and shapes are given by the caller (the operator functions
+     * compute them). Outputs require gradients when recording and any input does.
+     */
+    public Tensor[] node(String opType, Tensor[] in, DType[] outTypes, long[][] outShapes, AttributeProto... attrs) {
+        NodeProto.Builder n = NodeProto.newBuilder().setOpType(opType);
+        boolean grad = false;
+        for (Tensor t : in) {
+            if (t == null) {
+                n.addInput("");   // an omitted optional input
+                continue;
+            }
+            n.addInput(t.name);
+            consumers.merge(t.name, 1, Integer::sum);
+            grad |= t.requiresGrad;
+        }
+        grad &= recording;
+        Tensor[] out = new Tensor[outTypes.length];
+        for (int i = 0; i < out.length; i++) {
+            String name = fresh(opType.toLowerCase());
+            n.addOutput(name);
+            producer.put(name, new int[]{nodes.size(), i});
+            out[i] = new Tensor(name, outTypes[i], outShapes[i], grad);
+        }
+        for (AttributeProto a : attrs) n.addAttribute(a);
+        n.setName("n" + nodes.size());
+        nodes.add(n);
+        return out;
+    }
+
+    /** Emits a single-output node. */
+    public Tensor node1(String opType, Tensor[] in, DType outType, long[] outShape, AttributeProto... attrs) {
+        return node(opType, in, new DType[]{outType}, new long[][]{outShape}, attrs)[0];
+    }
+
+    /** Records how to differentiate an operation already emitted (no-op unless some input needs a gradient). */
+    public void record(Tensor[] in, Tensor[] out, GradRule rule) {
+        if (!recording) return;
+        boolean any = false;
+        for (Tensor t : in) any |= t != null && t.requiresGrad;
+        if (!any) return;
+        tape.add(new TapeEntry(in.clone(), out.clone(), rule));
+        for (Tensor t : in) if (t != null) tapeNames.add(t.name);
+        for (Tensor t : out) tapeNames.add(t.name);
+    }
+
+    public void record(Tensor[] in, Tensor out, GradRule rule) {
+        record(in, new Tensor[]{out}, rule);
+    }
+
+    public boolean recording() {
+        return recording;
+    }
+
+    /** Builds a part of the graph (optimizer, EMA, backward) that is never differentiated. */
+    public <T> T noGrad(Supplier<T> body) {
+        boolean was = recording;
+        recording = false;
+        try {
+            return body.get();
+        } finally {
+            recording = was;
+        }
+    }
+
+    void tapeConsumed() {
+        tape.clear();
+        tapeNames.clear();
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    /**
+     * Declares a graph output under its final name. The producing node's output is renamed in
+     * place when nothing else reads it (no Identity copy); otherwise an Identity is emitted.
+     * Use the returned tensor from here on.
+     */
+    public Tensor output(Tensor t, String name) {
+        int[] p = producer.get(t.name);
+        boolean renameable = p != null && consumers.getOrDefault(t.name, 0) == 0 && !tapeNames.contains(t.name)
+                && !names.contains(name);
+        Tensor out;
+        if (renameable) {
+            claim(name);
+            nodes.get(p[0]).setOutput(p[1], name);
+            producer.remove(t.name);
+            producer.put(name, p);
+            out = new Tensor(name, t.dtype, t.shape(), false);
+        } else {
+            claim(name);
+            NodeProto.Builder n = NodeProto.newBuilder().setOpType("Identity").addInput(t.name).addOutput(name)
+                    .setName("n" + nodes.size());
+            consumers.merge(t.name, 1, Integer::sum);
+            producer.put(name, new int[]{nodes.size(), 0});
+            nodes.add(n);
+            out = new Tensor(name, t.dtype, t.shape(), false);
+        }
+        outputs.add(valueInfo(name, t.dtype, t.shape()));
+        return out;
+    }
+
+    public void metadata(String key, String value) {
+        metadata.put(key, value);
+    }
+
+    // ------------------------------------------------------------------ symbolic dimensions (exported models)
+
+    /**
+     * A non-differentiated graph input whose dimensions may be symbolic: {@code symbolic[i]} names
+     * dimension i (null: static {@code shape[i]}). The Java-side shape holds -1 for symbolic
+     * dimensions, so only nodes emitted with {@link #node} (not the shape-checking operator
+     * functions) should consume it.
+     */
+    public Tensor inputDynamic(String name, DType dtype, String[] symbolic, long[] shape) {
+        claim(name);
+        inputs.add(valueInfoDynamic(name, dtype, symbolic, shape));
+        return new Tensor(name, dtype, javaShape(symbolic, shape), false);
+    }
+
+    /** As {@link #output}, declared with symbolic dimensions as in {@link #inputDynamic}. */
+    public Tensor outputDynamic(Tensor t, String name, String[] symbolic, long[] shape) {
+        Tensor out = output(t, name);
+        outputs.set(outputs.size() - 1, valueInfoDynamic(name, t.dtype, symbolic, shape));
+        return new Tensor(name, t.dtype, javaShape(symbolic, shape), false);
+    }
+
+    private static long[] javaShape(String[] symbolic, long[] shape) {
+        if (symbolic.length != shape.length) throw new IllegalArgumentException("symbolic and shape differ in rank");
+        long[] s = shape.clone();
+        for (int i = 0; i < s.length; i++) if (symbolic[i] != null) s[i] = -1;
+        return s;
+    }
+
+    // ------------------------------------------------------------------ export
+
+    public GraphProto toGraphProto() {
+        GraphProto.Builder g = GraphProto.newBuilder().setName(graphName);
+        for (NodeProto.Builder n : nodes) g.addNode(n.build());
+        g.addAllInput(inputs).addAllOutput(outputs).addAllInitializer(initializers);
+        return g.build();
+    }
+
+    public ModelProto toModel() {
+        ModelProto.Builder m = ModelProto.newBuilder()
+                .setIrVersion(IR_VERSION)
+                .setProducerName("dinostream")
+                .setProducerVersion("0.1")
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+                .setGraph(toGraphProto());
+        metadata.forEach((k, v) -> m.addMetadataProps(StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
+        return m.build();
+    }
+
+    public byte[] toBytes() {
+        return toModel().toByteArray();
+    }
+
+    public int nodeCount() {
+        return nodes.size();
+    }
+
+    public Map<String, Integer> opHistogram() {
+        Map<String, Integer> h = new java.util.TreeMap<>();
+        for (NodeProto.Builder n : nodes) h.merge(n.getOpType(), 1, Integer::sum);
+        return h;
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    static ValueInfoProto valueInfo(String name, DType dtype, long[] shape) {
+        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
+        for (long d : shape) s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        TypeProto type = TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(dtype.onnx).setShape(s)).build();
+        return ValueInfoProto.newBuilder().setName(name).setType(type).build();
+    }
+
+    /** A value-info with a symbolic first dimension (dynamic batch of an exported model). */
+    public static ValueInfoProto valueInfoDynamic(String name, DType dtype, String[] symbolic, long[] shape) {
+        TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
+        for (int i = 0; i < shape.length; i++) {
+            TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();
+            if (symbolic[i] != null) d.setDimParam(symbolic[i]);
+            else d.setDimValue(shape[i]);
+            s.addDim(d);
+        }
+        TypeProto type = TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(dtype.onnx).setShape(s)).build();
+        return ValueInfoProto.newBuilder().setName(name).setType(type).build();
+    }
+
+    private String fresh(String hint) {
+        String base = (outer != null ? graphName + "_" : "") + hint;
+        String n;
+        do {
+            n = base + "_" + (counter++);
+        } while (names.contains(n) || (outer != null && outer.names.contains(n)));
+        names.add(n);
+        return n;
+    }
+
+    private void claim(String name) {
+        if (!names.add(name)) throw new IllegalArgumentException("duplicate tensor name " + name);
+    }
+}

@@ -1,0 +1,62 @@
+package dinostream.model.graph;
+
+import static dinostream.model.graph.Reductions.sumTo;
+
+/** Matrix products, each followed by its gradient rule. */
+public final class Linear {
+    private Linear() {}
+
+    /**
+     * Y = op(A) op(B) + C for 2-D A and B (op = transpose when the flag is set); C may be null.
+     * The gradients are Gemms again, with transpose flags instead of Transpose nodes.
+     */
+    public static Tensor gemm(Graph g, Tensor a, Tensor b, Tensor c, boolean transA, boolean transB) {
+        if (a.rank() != 2 || b.rank() != 2) throw new IllegalArgumentException("gemm needs 2-D operands: " + a + ", " + b);
+        long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
+        long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
+        if (k != kb) throw new IllegalArgumentException("gemm inner dimensions differ: " + a + ", " + b);
+        Tensor[] in = c == null ? new Tensor[]{a, b} : new Tensor[]{a, b, c};
+        Tensor y = g.node1("Gemm", in, a.dtype, new long[]{m, n}, Attr.i("transA", transA ? 1 : 0), Attr.i("transB", transB ? 1 : 0));
+        g.record(in, y, gy -> {
+            Tensor d = gy[0];
+            Tensor ga = null, gb = null, gc = null;
+            if (a.requiresGrad) {
+                if (!transA) ga = gemm(g, d, b, null, false, !transB);      // dA = dY op(B)^T
+                else ga = gemm(g, b, d, null, transB, true);                // dA^T = op(B) dY^T
+            }
+            if (b.requiresGrad) {
+                if (!transB) gb = gemm(g, a, d, null, !transA, false);      // dB = op(A)^T dY
+                else gb = gemm(g, d, a, null, true, transA);                // dB^T = dY^T op(A)
+            }
+            if (c != null && c.requiresGrad) gc = sumTo(g, d, c.shape());
+            return c == null ? new Tensor[]{ga, gb} : new Tensor[]{ga, gb, gc};
+        });
+        return y;
+    }
+
+    /** Batched matrix product with numpy broadcasting of the batch axes (attention). */
+    public static Tensor matmul(Graph g, Tensor a, Tensor b) {
+        if (a.rank() == 2 && b.rank() == 2) return gemm(g, a, b, null, false, false);
+        long[] as = a.shape(), bs = b.shape();
+        if (as[as.length - 1] != bs[bs.length - 2]) throw new IllegalArgumentException("matmul " + a + " x " + b);
+        long[] batch = Elementwise.broadcast(java.util.Arrays.copyOf(as, as.length - 2), java.util.Arrays.copyOf(bs, bs.length - 2));
+        long[] out = java.util.Arrays.copyOf(batch, batch.length + 2);
+        out[batch.length] = as[as.length - 2];
+        out[batch.length + 1] = bs[bs.length - 1];
+        Tensor y = g.node1("MatMul", new Tensor[]{a, b}, a.dtype, out);
+        g.record(new Tensor[]{a, b}, y, gy -> new Tensor[]{
+                a.requiresGrad ? sumTo(g, matmul(g, gy[0], transposeLast(g, b)), a.shape()) : null,
+                b.requiresGrad ? sumTo(g, matmul(g, transposeLast(g, a), gy[0]), b.shape()) : null});
+        return y;
+    }
+
+    /** Swaps the last two axes (ONNX Runtime fuses this into the following MatMul). */
+    public static Tensor transposeLast(Graph g, Tensor x) {
+        int r = x.rank();
+        int[] perm = new int[r];
+        for (int i = 0; i < r; i++) perm[i] = i;
+        perm[r - 2] = r - 1;
+        perm[r - 1] = r - 2;
+        return Shapes.transpose(g, x, perm);
+    }
+}

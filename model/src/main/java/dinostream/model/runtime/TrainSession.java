@@ -1,0 +1,262 @@
+package dinostream.model.runtime;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.StateKeys;
+import dinostream.model.dino.TrainStep;
+import dinostream.model.io.DType;
+import dinostream.model.io.DinoState;
+import dinostream.model.io.TensorData;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Runs a compiled train step repeatedly. The state stays in ONNX Runtime's own tensors: each run's
+ * {@code next/*} outputs are fed straight back as the next run's inputs, so no parameter is copied
+ * through Java arrays between steps; {@link #state()} copies it out only when asked.
+ */
+public final class TrainSession implements AutoCloseable {
+    /** Per-step hyperparameters (from the schedules). */
+    public record Hyper(float lr, float weightDecay, float teacherTemp, float momentum, boolean freezeLastLayer) {}
+
+    /** Monitoring values of one step. */
+    public record Stats(long step, float loss, float teacherEntropy, float kl) {}
+
+    private final OrtEnvironment env = Sessions.env();
+    private final TrainStep.Model model;
+    private final DinoConfig config;
+    private final OrtSession session;
+    private final List<String> keys;
+    private final Map<String, OnnxTensor> state = new HashMap<>();
+    private final List<AutoCloseable> owned = new ArrayList<>();   // what holds the current state
+    private final SplittableRandom dropPathRng;
+
+    public TrainSession(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed) {
+        this.model = model;
+        this.config = model.config();
+        // The layout must match; fields that do not shape the state (crop sizes, temperatures) may differ.
+        for (StateKeys.Spec s : StateKeys.specs(config)) {
+            long[] have = initial.get(s.key()).shape();
+            if (!java.util.Arrays.equals(have, s.shape())) {
+                throw new IllegalArgumentException("state tensor " + s.key() + " has shape " + java.util.Arrays.toString(have)
+                        + " but the train-step model expects " + java.util.Arrays.toString(s.shape()));
+            }
+        }
+        this.keys = StateKeys.all(config);
+        this.session = Sessions.create(model.onnx(), options);
+        this.dropPathRng = new SplittableRandom(dropPathSeed);
+        try {
+            for (String k : keys) {
+                OnnxTensor t = toOrt(initial.get(k));
+                state.put(k, t);
+                owned.add(t);
+            }
+        } catch (OrtException e) {
+            close();
+            throw new IllegalStateException("could not load the state into ONNX Runtime: " + e.getMessage(), e);
+        }
+    }
+
+    public DinoConfig config() {
+        return config;
+    }
+
+    public TrainStep.Model model() {
+        return model;
+    }
+
+    /**
+     * One run: one step for a single-step model, K steps for a Loop model.
+     *
+     * @param crops one buffer per view: [B, C, H, W] floats, or [K, B, C, H, W] for a Loop model
+     * @param hyper one entry per step of the run
+     * @return the monitoring values of each step
+     */
+    public Stats[] run(FloatBuffer[] crops, Hyper... hyper) {
+        int k = model.stepsPerRun();
+        if (hyper.length != k) throw new IllegalArgumentException("this model runs " + k + " steps per call, got " + hyper.length + " hyperparameter sets");
+        if (crops.length != config.nCrops()) throw new IllegalArgumentException("expected " + config.nCrops() + " crop tensors, got " + crops.length);
+        List<OnnxTensor> transient_ = new ArrayList<>();
+        try {
+            Map<String, OnnxTensor> in = new HashMap<>(state);
+            for (int v = 0; v < crops.length; v++) {
+                long[] shape = withSteps(TrainStep.cropShape(config, model.batch(), v));
+                long need = numel(shape);
+                if (crops[v].remaining() != need) {
+                    throw new IllegalArgumentException("crops/" + v + " has " + crops[v].remaining() + " values, expected " + need
+                            + " for shape " + java.util.Arrays.toString(shape));
+                }
+                in.put(TrainStep.crop(v), keep(transient_, OnnxTensor.createTensor(env, crops[v], shape)));
+            }
+            float[] lr = new float[k], wd = new float[k], tt = new float[k], mom = new float[k];
+            boolean[] freeze = new boolean[k];
+            for (int i = 0; i < k; i++) {
+                lr[i] = hyper[i].lr();
+                wd[i] = hyper[i].weightDecay();
+                tt[i] = hyper[i].teacherTemp();
+                mom[i] = hyper[i].momentum();
+                freeze[i] = hyper[i].freezeLastLayer();
+            }
+            in.put(TrainStep.LR, keep(transient_, scalarOrVector(lr)));
+            in.put(TrainStep.WEIGHT_DECAY, keep(transient_, scalarOrVector(wd)));
+            in.put(TrainStep.TEACHER_TEMP, keep(transient_, scalarOrVector(tt)));
+            in.put(TrainStep.MOMENTUM, keep(transient_, scalarOrVector(mom)));
+            in.put(TrainStep.FREEZE_LAST_LAYER, keep(transient_, k == 1
+                    ? OnnxTensor.createTensor(env, freeze[0]) : OnnxTensor.createTensor(env, freeze)));
+            for (Map.Entry<String, long[]> m : model.dropPathMasks().entrySet()) {
+                in.put(m.getKey(), keep(transient_, dropPathMask(m.getKey(), withSteps(m.getValue()))));
+            }
+
+            OrtSession.Result r = session.run(in);
+            Map<String, OnnxTensor> next = new HashMap<>();
+            for (String key : keys) next.put(key, (OnnxTensor) r.get(StateKeys.NEXT + key).orElseThrow());
+            float[] loss = floats(r.get(TrainStep.LOSS).orElseThrow());
+            float[] ent = floats(r.get(TrainStep.TEACHER_ENTROPY).orElseThrow());
+            float[] kl = floats(r.get(TrainStep.KL).orElseThrow());
+            // The new state is the result's tensors; release what held the old one.
+            closeOwned();
+            owned.add(r);
+            state.putAll(next);
+            long last = step();
+            Stats[] out = new Stats[k];
+            for (int i = 0; i < k; i++) out[i] = new Stats(last - k + 1 + i, loss[i], ent[i], kl[i]);
+            return out;
+        } catch (OrtException e) {
+            throw new IllegalStateException("the train step failed in ONNX Runtime: " + e.getMessage(), e);
+        } finally {
+            transient_.forEach(OnnxTensor::close);
+        }
+    }
+
+    /** The step counter of the current state. */
+    public long step() {
+        return state.get(StateKeys.STEP).getLongBuffer().get(0);
+    }
+
+    /** A copy of the current state. */
+    public DinoState state() {
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        for (String k : keys) t.put(k, fromOrt(state.get(k)));
+        return DinoState.of(config, t);
+    }
+
+    /** The current value of one state tensor (a copy). */
+    public TensorData get(String key) {
+        OnnxTensor t = state.get(key);
+        if (t == null) throw new IllegalArgumentException("no state key " + key);
+        return fromOrt(t);
+    }
+
+    // ------------------------------------------------------------------
+
+    /** Stochastic depth per sample: floor(keep + U[0,1)) / keep, i.e. 0 or 1/keep (DINO_SPEC.md §2). */
+    private OnnxTensor dropPathMask(String name, long[] shape) throws OrtException {
+        int block = Integer.parseInt(name.split("/")[2]);
+        double keep = 1 - TrainStep.dropPathRates(config)[block];
+        float[] m = new float[(int) numel(shape)];
+        for (int i = 0; i < m.length; i++) m[i] = (float) (Math.floor(keep + dropPathRng.nextDouble()) / keep);
+        return OnnxTensor.createTensor(env, FloatBuffer.wrap(m), shape);
+    }
+
+    private long[] withSteps(long[] shape) {
+        if (model.stepsPerRun() == 1) return shape;
+        long[] s = new long[shape.length + 1];
+        s[0] = model.stepsPerRun();
+        System.arraycopy(shape, 0, s, 1, shape.length);
+        return s;
+    }
+
+    private OnnxTensor scalarOrVector(float[] v) throws OrtException {
+        return v.length == 1 && model.stepsPerRun() == 1 ? OnnxTensor.createTensor(env, v[0])
+                : OnnxTensor.createTensor(env, FloatBuffer.wrap(v), new long[]{v.length});
+    }
+
+    private static <T> T keep(List<? super T> list, T t) {
+        list.add(t);
+        return t;
+    }
+
+    private OnnxTensor toOrt(TensorData d) throws OrtException {
+        return switch (d.dtype()) {
+            case F32 -> OnnxTensor.createTensor(env, direct(d).asFloatBuffer(), d.shape());
+            case I64 -> OnnxTensor.createTensor(env, direct(d).asLongBuffer(), d.shape());
+            case F64 -> throw new IllegalArgumentException("float64 state tensors are not supported by the float32 train step");
+        };
+    }
+
+    /** ONNX Runtime reads direct native-order buffers in place; anything else is copied once here. */
+    private static ByteBuffer direct(TensorData d) {
+        ByteBuffer b = d.data();
+        if (b.isDirect() && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) return b.order(ByteOrder.nativeOrder());
+        ByteBuffer c = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.nativeOrder());
+        c.put(b).flip();
+        return c;
+    }
+
+    private static TensorData fromOrt(OnnxTensor t) {
+        long[] shape = t.getInfo().getShape();
+        return switch (t.getInfo().type) {
+            case FLOAT -> {
+                FloatBuffer f = t.getFloatBuffer();
+                ByteBuffer b = ByteBuffer.allocateDirect(f.remaining() * 4).order(ByteOrder.LITTLE_ENDIAN);
+                b.asFloatBuffer().put(f);
+                yield TensorData.wrap(DType.F32, shape, b);
+            }
+            case INT64 -> {
+                LongBuffer l = t.getLongBuffer();
+                ByteBuffer b = ByteBuffer.allocateDirect(l.remaining() * 8).order(ByteOrder.LITTLE_ENDIAN);
+                b.asLongBuffer().put(l);
+                yield TensorData.wrap(DType.I64, shape, b);
+            }
+            default -> throw new IllegalStateException("unexpected output type " + t.getInfo().type);
+        };
+    }
+
+    private static float[] floats(OnnxValue v) {
+        FloatBuffer b = ((OnnxTensor) v).getFloatBuffer();
+        float[] f = new float[b.remaining()];
+        b.get(f);
+        return f;
+    }
+
+    private static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    private void closeOwned() {
+        for (AutoCloseable c : owned) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // closing native memory does not fail in practice; nothing to recover
+            }
+        }
+        owned.clear();
+    }
+
+    @Override
+    public void close() {
+        closeOwned();
+        state.clear();
+        try {
+            session.close();
+        } catch (OrtException ignored) {
+            // the session is gone either way
+        }
+    }
+}
