@@ -1,0 +1,58 @@
+package dinostream.model.dino;
+
+import dinostream.model.OnnxChecker;
+import org.junit.jupiter.api.Test;
+
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The generated train-step models are valid ONNX (strict shape inference) for every preset. */
+class TrainStepModelTest {
+    @Test
+    void singleStepAndLoopModelsPassTheChecker() {
+        DinoConfig c = Presets.get("test");
+        OnnxChecker.check(TrainStep.build(c, 4).onnx());
+        OnnxChecker.check(TrainStep.buildLoop(c, 4, 3).onnx());
+    }
+
+    @Test
+    void officialPresetsCompileWithDropPathMasks() {
+        // vit-b16 at batch 64 does not fit this machine; the graph itself is independent of memory.
+        for (String preset : new String[]{"vit-s16", "vit-b16"}) {
+            DinoConfig c = Presets.get(preset);
+            TrainStep.Model m = TrainStep.build(c, 2);
+            OnnxChecker.check(m.onnx());
+            // drop path 0.1: every block but the first (rate 0) gets a mask per branch and pass
+            Map<String, long[]> masks = m.dropPathMasks();
+            assertEquals(2 * 2 * (c.depth - 1), masks.size());
+            assertEquals(4, masks.get(TrainStep.dropPathMask(0, 1, "attn"))[0]);
+            assertEquals(2L * c.nLocal, masks.get(TrainStep.dropPathMask(1, 11, "mlp"))[0]);
+        }
+    }
+
+    @Test
+    void dropPathRatesFollowLinspace() {
+        DinoConfig c = Presets.get("vit-s16");
+        double[] r = TrainStep.dropPathRates(c);
+        assertEquals(0.0, r[0]);
+        assertEquals(0.1, r[11], 1e-12);
+        assertEquals(0.1 * 5 / 11, r[5], 1e-12);
+    }
+
+    @Test
+    void fmnistPresetsHaveNoDropPath() {
+        assertTrue(TrainStep.build(Presets.get("fmnist-small"), 2).dropPathMasks().isEmpty());
+    }
+
+    @Test
+    void invalidConfigurationsAreRejectedWithTheReason() {
+        DinoConfig c = Presets.get("test");
+        c.dim = 30;
+        c.heads = 4;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, c::validate);
+        assertTrue(e.getMessage().contains("divisible by heads"), e.getMessage());
+    }
+}
