@@ -42,9 +42,11 @@ public final class Graph {
     private final List<ValueInfoProto> outputs = new ArrayList<>();
     private final List<TensorProto> initializers = new ArrayList<>();
     private final Map<String, int[]> producer = new HashMap<>();   // tensor -> {node index, output slot}
-    private final Map<String, Integer> consumers = new HashMap<>();
+    private final Map<String, List<int[]>> consumers = new HashMap<>();   // tensor -> {node index, input slot}
+    private final Map<String, String> renamed = new HashMap<>();          // old name -> graph output name
     private final Set<String> names = new HashSet<>();
     private final Set<String> tapeNames = new HashSet<>();
+    private final Set<String> outputNames = new HashSet<>();
     private final Map<String, Tensor> constants = new HashMap<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
     final List<TapeEntry> tape = new ArrayList<>();
@@ -160,8 +162,9 @@ public final class Graph {
                 n.addInput("");   // an omitted optional input
                 continue;
             }
-            n.addInput(t.name);
-            consumers.merge(t.name, 1, Integer::sum);
+            String name = renamed.getOrDefault(t.name, t.name);
+            consumers.computeIfAbsent(name, k -> new ArrayList<>()).add(new int[]{nodes.size(), n.getInputCount()});
+            n.addInput(name);
             grad |= t.requiresGrad;
         }
         grad &= recording;
@@ -221,32 +224,34 @@ public final class Graph {
     // ------------------------------------------------------------------ outputs
 
     /**
-     * Declares a graph output under its final name. The producing node's output is renamed in
-     * place when nothing else reads it (no Identity copy); otherwise an Identity is emitted.
-     * Use the returned tensor from here on.
+     * Declares a graph output under its final name. The producing node's output and its readers
+     * are renamed in place (no Identity copy); graph inputs, initializers and values already
+     * declared as outputs get an Identity. Either tensor object may be used afterwards.
      */
     public Tensor output(Tensor t, String name) {
-        int[] p = producer.get(t.name);
-        boolean renameable = p != null && consumers.getOrDefault(t.name, 0) == 0 && !tapeNames.contains(t.name)
-                && !names.contains(name);
-        Tensor out;
+        String current = renamed.getOrDefault(t.name, t.name);
+        int[] p = producer.get(current);
+        boolean renameable = p != null && !tapeNames.contains(current) && !outputNames.contains(current);
+        claim(name);
         if (renameable) {
-            claim(name);
             nodes.get(p[0]).setOutput(p[1], name);
-            producer.remove(t.name);
+            producer.remove(current);
             producer.put(name, p);
-            out = new Tensor(name, t.dtype, t.shape(), false);
+            for (int[] slot : consumers.getOrDefault(current, List.of())) nodes.get(slot[0]).setInput(slot[1], name);
+            consumers.put(name, consumers.getOrDefault(current, new ArrayList<>()));
+            consumers.remove(current);
+            renamed.put(t.name, name);
+            renamed.put(current, name);
         } else {
-            claim(name);
-            NodeProto.Builder n = NodeProto.newBuilder().setOpType("Identity").addInput(t.name).addOutput(name)
+            NodeProto.Builder n = NodeProto.newBuilder().setOpType("Identity").addInput(current).addOutput(name)
                     .setName("n" + nodes.size());
-            consumers.merge(t.name, 1, Integer::sum);
+            consumers.computeIfAbsent(current, k -> new ArrayList<>()).add(new int[]{nodes.size(), 0});
             producer.put(name, new int[]{nodes.size(), 0});
             nodes.add(n);
-            out = new Tensor(name, t.dtype, t.shape(), false);
         }
+        outputNames.add(name);
         outputs.add(valueInfo(name, t.dtype, t.shape()));
-        return out;
+        return new Tensor(name, t.dtype, t.shape(), false);
     }
 
     public void metadata(String key, String value) {

@@ -1,0 +1,49 @@
+package dinostream.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dinostream.model.export.InferenceExport;
+import dinostream.model.io.DinoState;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {"Write the teacher's inference models into a folder:",
+                "teacher-backbone.onnx (images [N, C, H, W] -> embeddings [N, D]) and",
+                "teacher-attention.onnx (images -> attention [N, heads, 1 + patches]); images normalized as the crops."})
+final class ExportCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--state", paramLabel = "STATE.safetensors", required = true, description = "The state whose teacher to export.")
+    Path state;
+
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Folder for the models (created if missing).")
+    Path out;
+
+    @Option(names = "--json", description = "Print {step, files} as JSON on stdout.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        DinoState s = DinoState.load(state);
+        if (Files.exists(out) && !Files.isDirectory(out)) throw new CliFailure(out + " exists and is not a directory");
+        List<Path> files = InferenceExport.write(s, out);
+        for (Path f : files) spec.commandLine().getErr().printf("wrote %s (%,d bytes)%n", f, Files.size(f));
+        if (json) {
+            ObjectNode o = Json.object();
+            o.put("step", s.step());
+            ArrayNode a = o.putArray("files");
+            for (Path f : files) a.add(f.toString());
+            Json.print(spec.commandLine().getOut(), o);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,28 @@
+package dinostream.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.PrintWriter;
+
+/** The JSON the commands print: one object on one line of stdout. */
+final class Json {
+    private Json() {}
+
+    static final ObjectMapper MAPPER = new ObjectMapper().disable(SerializationFeature.INDENT_OUTPUT);
+
+    static ObjectNode object() {
+        return MAPPER.createObjectNode();
+    }
+
+    static void print(PrintWriter out, ObjectNode o) {
+        try {
+            out.println(MAPPER.writeValueAsString(o));
+            out.flush();
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("could not write JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+}

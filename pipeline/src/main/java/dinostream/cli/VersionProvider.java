@@ -1,0 +1,35 @@
+package dinostream.cli;
+
+import ai.onnxruntime.OrtEnvironment;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
+
+/** "dinostream X" plus the runtime versions that decide numerics and speed. */
+final class VersionProvider implements CommandLine.IVersionProvider {
+    /** The project version, filled in by Maven resource filtering. */
+    static String version() {
+        try (InputStream in = VersionProvider.class.getResourceAsStream("version.properties")) {
+            if (in == null) return "unknown";
+            Properties p = new Properties();
+            p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    static String onnxRuntimeVersion() {
+        return OrtEnvironment.getEnvironment().getVersion();
+    }
+
+    @Override
+    public String[] getVersion() {
+        return new String[]{
+                "dinostream " + version(),
+                "ONNX Runtime " + onnxRuntimeVersion(),
+                "Java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")"};
+    }
+}

@@ -1,0 +1,258 @@
+package dinostream.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Presets;
+import dinostream.model.io.DType;
+import dinostream.model.io.DinoState;
+import dinostream.model.io.SafeTensors;
+import dinostream.model.io.SafeTensorsFile;
+import dinostream.model.io.TensorData;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The command line run in-process, with stdout and stderr captured. */
+class CliTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final int BATCH = 4;
+
+    @TempDir
+    static Path dir;
+    static Path state;
+
+    record Result(int rc, String out, String err) {
+        List<String> errLines() {
+            return err.isEmpty() ? List.of() : List.of(err.split("\\R"));
+        }
+
+        @Override
+        public String toString() {
+            return "rc=" + rc + "\n--- stdout\n" + out + "--- stderr\n" + err;
+        }
+    }
+
+    static Result run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int rc = Main.commandLine(new PrintWriter(out, true), new PrintWriter(err, true)).execute(args);
+        return new Result(rc, out.toString(), err.toString());
+    }
+
+    @BeforeAll
+    static void initState() {
+        state = dir.resolve("in.safetensors");
+        Result r = run("init", "--preset", "test", "--seed", "1", "--out", state.toString());
+        assertEquals(0, r.rc(), r.toString());
+        assertEquals("", r.out(), "without --json nothing goes to stdout");
+    }
+
+    /** Random normalized crops for the test preset: 2 global + n_local local views. */
+    static Map<String, TensorData> crops(int batch, int localSize) {
+        DinoConfig c = Presets.get("test");
+        SplittableRandom rng = new SplittableRandom(7);
+        Map<String, TensorData> m = new LinkedHashMap<>();
+        for (int v = 0; v < c.nCrops(); v++) {
+            int s = v < 2 ? c.imgSize : localSize;
+            long[] shape = {batch, c.inChans, s, s};
+            float[] x = new float[batch * c.inChans * s * s];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rng.nextGaussian();
+            m.put("crops/" + v, TensorData.ofFloats(shape, x));
+        }
+        return m;
+    }
+
+    static Path write(String name, Map<String, TensorData> tensors) throws Exception {
+        Path p = dir.resolve(name);
+        SafeTensors.write(p, tensors, Map.of());
+        return p;
+    }
+
+    static List<String> stepArgs(Path in, Path crops, Path out, String... more) {
+        List<String> a = new ArrayList<>(List.of("step", "--state", in.toString(), "--crops", crops.toString(),
+                "--lr", "1e-3", "--weight-decay", "0.04", "--teacher-temp", "0.04", "--momentum", "0.996",
+                "--threads", "1", "--out", out.toString()));
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    /** Exit code, and exactly one stderr line that starts as agreed and names the problem. */
+    static void assertOneLineError(Result r, int rc, String... mentions) {
+        assertEquals(rc, r.rc(), r.toString());
+        assertEquals(1, r.errLines().size(), "one line on stderr: " + r);
+        String line = r.errLines().get(0);
+        assertTrue(line.startsWith("dinostream: error: "), line);
+        for (String m : mentions) assertTrue(line.contains(m), "'" + m + "' missing from: " + line);
+        assertEquals("", r.out(), "nothing on stdout");
+    }
+
+    @Test
+    void initThenStepWritesTheNextStateAndItsLoss() throws Exception {
+        Path crops = write("crops.safetensors", crops(BATCH, 8));
+        Path out = dir.resolve("sub/out.safetensors");
+        Result r = run(stepArgs(state, crops, out, "--json").toArray(String[]::new));
+        assertEquals(0, r.rc(), r.toString());
+
+        JsonNode j = JSON.readTree(r.out());   // stdout holds only the JSON object
+        assertEquals(1, r.out().strip().lines().count());
+        assertEquals(1, j.get("step").asLong());
+        assertEquals(out.toString(), j.get("out").asText());
+        assertTrue(j.has("teacher_entropy") && j.has("kl"));
+        assertTrue(r.err().contains("step 1: loss"), r.err());
+
+        SafeTensorsFile f = SafeTensors.read(out);
+        assertEquals(1, f.tensors().get("step").longValue());
+        TensorData loss = f.tensors().get("loss");
+        assertEquals(DType.F32, loss.dtype());
+        assertEquals(0, loss.rank());
+        float l = (float) loss.doubleValue();
+        assertTrue(Float.isFinite(l));
+        assertEquals((float) j.get("loss").asDouble(), l, 0f, "the file's loss is the printed one");
+
+        DinoState next = DinoState.load(out);   // same layout as the input; the loss tensor is ignored
+        assertEquals(1, next.step());
+        assertNotEquals(DinoState.load(state).get("student/backbone.cls_token"), next.get("student/backbone.cls_token"));
+
+        // N steps continue the counter.
+        Path out3 = dir.resolve("out3.safetensors");
+        Result r3 = run(stepArgs(out, crops, out3, "--steps", "2").toArray(String[]::new));
+        assertEquals(0, r3.rc(), r3.toString());
+        assertEquals(3, DinoState.load(out3).step());
+    }
+
+    @Test
+    void localCropSizeComesFromTheCrops() throws Exception {
+        Path crops = write("crops12.safetensors", crops(2, 12));
+        Path out = dir.resolve("out12.safetensors");
+        Result r = run(stepArgs(state, crops, out).toArray(String[]::new));
+        assertEquals(0, r.rc(), r.toString());
+        assertTrue(r.err().contains("local_size 8; using 12"), r.err());
+        assertEquals(12, DinoState.load(out).config().localSize);
+    }
+
+    @Test
+    void benchPrintsOnlyJsonWithTheAgreedFields() throws Exception {
+        Result r = run("bench", "train-step", "--preset", "test", "--batch", "4", "--steps", "2", "--warmup", "1", "--threads", "1", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        assertEquals(1, r.out().strip().lines().count(), "one JSON line on stdout: " + r.out());
+        JsonNode j = JSON.readTree(r.out());
+        for (String k : List.of("images_per_s", "step_ms_median", "step_ms_min", "step_ms_max", "peak_rss_mb", "threads",
+                "preset", "batch", "steps", "build_ms", "session_ms", "nodes", "loss_first", "loss_last",
+                "loadavg_before", "loadavg_after", "java", "onnxruntime")) {
+            assertTrue(j.has(k), "missing " + k + " in " + j);
+        }
+        assertEquals("test", j.get("preset").asText());
+        assertEquals(4, j.get("batch").asInt());
+        assertEquals(2, j.get("steps").asInt());
+        assertEquals(1, j.get("threads").asInt());
+        assertTrue(j.get("images_per_s").asDouble() > 0);
+        assertTrue(j.get("step_ms_min").asDouble() <= j.get("step_ms_median").asDouble());
+        assertTrue(j.get("step_ms_median").asDouble() <= j.get("step_ms_max").asDouble());
+        assertTrue(j.get("nodes").asInt() > 100);
+        assertTrue(Double.isFinite(j.get("loss_last").asDouble()));
+        assertTrue(r.err().contains("[bench] step 2/2"), "progress on stderr: " + r.err());
+    }
+
+    @Test
+    void exportWritesBothInferenceModels() throws Exception {
+        Path out = dir.resolve("export");
+        Result r = run("export", "--state", state.toString(), "--out", out.toString(), "--json");
+        assertEquals(0, r.rc(), r.toString());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals(0, j.get("step").asInt());
+        assertEquals(2, j.get("files").size());
+        for (String f : List.of("teacher-backbone.onnx", "teacher-attention.onnx")) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+    }
+
+    @Test
+    void missingStateFile() throws Exception {
+        Path crops = write("crops-any.safetensors", crops(BATCH, 8));
+        Path missing = dir.resolve("no-such-state.safetensors");
+        assertOneLineError(run(stepArgs(missing, crops, dir.resolve("x.safetensors")).toArray(String[]::new)),
+                1, "no such file", missing.toString());
+    }
+
+    @Test
+    void cropsWithAWrongShape() throws Exception {
+        Map<String, TensorData> c = crops(BATCH, 8);
+        c.put("crops/1", TensorData.zeros(DType.F32, new long[]{BATCH, 1, 16, 12}));
+        Path crops = write("crops-shape.safetensors", c);
+        Path out = dir.resolve("x.safetensors");
+        assertOneLineError(run(stepArgs(state, crops, out).toArray(String[]::new)), 1,
+                "crops/1 has shape [4, 1, 16, 12]", "expected [4, 1, 16, 16]");
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void cropsWithNaN() throws Exception {
+        Map<String, TensorData> c = crops(BATCH, 8);
+        float[] x = c.get("crops/3").toFloatArray();
+        x[17] = Float.NaN;
+        c.put("crops/3", TensorData.ofFloats(c.get("crops/3").shape(), x));
+        assertOneLineError(run(stepArgs(state, write("crops-nan.safetensors", c), dir.resolve("x.safetensors")).toArray(String[]::new)),
+                1, "crops/3 holds NaN at flat index 17");
+    }
+
+    @Test
+    void cropsWithAnUnknownKey() throws Exception {
+        Map<String, TensorData> c = crops(BATCH, 8);
+        c.put("crops/4", c.get("crops/3"));
+        assertOneLineError(run(stepArgs(state, write("crops-extra.safetensors", c), dir.resolve("x.safetensors")).toArray(String[]::new)),
+                1, "unexpected key 'crops/4'", "crops/0..crops/3");
+    }
+
+    @Test
+    void unknownPreset() {
+        assertOneLineError(run("init", "--preset", "vit-huge", "--out", dir.resolve("x.safetensors").toString()),
+                2, "unknown preset 'vit-huge'", "fmnist-tiny");
+        assertOneLineError(run("bench", "train-step", "--preset", "vit-huge", "--json"), 2, "unknown preset 'vit-huge'");
+    }
+
+    @Test
+    void presetAndConfigTogether() throws Exception {
+        Path cfg = dir.resolve("cfg.json");
+        Files.writeString(cfg, Presets.get("test").toJson());
+        assertOneLineError(run("init", "--preset", "test", "--config", cfg.toString(), "--out", dir.resolve("x.safetensors").toString()),
+                2, "--preset", "--config", "mutually exclusive");
+        // Either alone works.
+        Result r = run("init", "--config", cfg.toString(), "--out", dir.resolve("from-config.safetensors").toString(), "--json");
+        assertEquals(0, r.rc(), r.toString());
+        assertEquals(0, JSON.readTree(r.out()).get("step").asInt());
+    }
+
+    @Test
+    void badOptionValuesAreUsageErrors() throws Exception {
+        Path crops = write("crops-opt.safetensors", crops(BATCH, 8));
+        List<String> a = stepArgs(state, crops, dir.resolve("x.safetensors"));
+        a.set(a.indexOf("--momentum") + 1, "1.5");
+        assertOneLineError(run(a.toArray(String[]::new)), 2, "--momentum must be in [0, 1]");
+        assertOneLineError(run("bench", "train-step", "--preset", "test", "--batch", "many"), 2, "--batch", "many");
+        assertOneLineError(run("init", "--preset", "test", "--out", "x", "--frobnicate"), 2, "--frobnicate");
+    }
+
+    @Test
+    void verboseAddsTheStackTrace() throws Exception {
+        Path crops = write("crops-v.safetensors", crops(BATCH, 8));
+        Result r = run(stepArgs(dir.resolve("absent.safetensors"), crops, dir.resolve("x.safetensors"), "-v").toArray(String[]::new));
+        assertEquals(1, r.rc());
+        assertTrue(r.errLines().get(0).startsWith("dinostream: error: no such file"), r.err());
+        assertTrue(r.errLines().size() > 1 && r.err().contains("NoSuchFileException"), r.err());
+    }
+}
