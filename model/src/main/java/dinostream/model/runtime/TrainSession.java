@@ -86,6 +86,14 @@ public final class TrainSession implements AutoCloseable {
      * @return the monitoring values of each step
      */
     public Stats[] run(FloatBuffer[] crops, Hyper... hyper) {
+        return run(crops, null, hyper);
+    }
+
+    /**
+     * As {@link #run(FloatBuffer[], Hyper...)} with the stochastic-depth masks given instead of drawn
+     * (replaying another implementation's masks in a parity test); null: drawn from the seeded RNG.
+     */
+    public Stats[] run(FloatBuffer[] crops, Map<String, FloatBuffer> dropPathMasks, Hyper... hyper) {
         int k = model.stepsPerRun();
         if (hyper.length != k) throw new IllegalArgumentException("this model runs " + k + " steps per call, got " + hyper.length + " hyperparameter sets");
         if (crops.length != config.nCrops()) throw new IllegalArgumentException("expected " + config.nCrops() + " crop tensors, got " + crops.length);
@@ -117,7 +125,11 @@ public final class TrainSession implements AutoCloseable {
             in.put(TrainStep.FREEZE_LAST_LAYER, keep(transient_, k == 1
                     ? OnnxTensor.createTensor(env, freeze[0]) : OnnxTensor.createTensor(env, freeze)));
             for (Map.Entry<String, long[]> m : model.dropPathMasks().entrySet()) {
-                in.put(m.getKey(), keep(transient_, dropPathMask(m.getKey(), withSteps(m.getValue()))));
+                long[] shape = withSteps(m.getValue());
+                OnnxTensor mask = dropPathMasks == null ? dropPathMask(m.getKey(), shape)
+                        : OnnxTensor.createTensor(env, java.util.Objects.requireNonNull(dropPathMasks.get(m.getKey()),
+                        "no mask given for " + m.getKey()), shape);
+                in.put(m.getKey(), keep(transient_, mask));
             }
 
             OrtSession.Result r = session.run(in);

@@ -54,7 +54,7 @@ class ReferenceParityTest {
         if (loopSteps <= 1) {
             try (TrainSession s = new TrainSession(TrainStep.build(c, batch), in, RuntimeOptions.cpu().withThreads(1), 0)) {
                 TrainSession.Stats[] st = null;
-                for (int i = 0; i < steps; i++) st = s.run(viewBuffers(crops, c, 1), h);
+                for (int i = 0; i < steps; i++) st = s.run(viewBuffers(crops, c, 1), masks(crops), h);
                 loss = st[0].loss();
                 return withLoss(s.state(), loss);
             }
@@ -65,6 +65,15 @@ class ReferenceParityTest {
             TrainSession.Stats[] st = s.run(viewBuffers(crops, c, steps), hs);
             return withLoss(s.state(), st[steps - 1].loss());
         }
+    }
+
+    /** Stochastic-depth masks recorded with a fixture (make_droppath_fixture.py), or null. */
+    static Map<String, FloatBuffer> masks(SafeTensorsFile crops) {
+        Map<String, FloatBuffer> m = new LinkedHashMap<>();
+        crops.tensors().forEach((k, t) -> {
+            if (k.startsWith("drop_path/")) m.put(k, FloatBuffer.wrap(t.toFloatArray()));
+        });
+        return m.isEmpty() ? null : m;
     }
 
     static FloatBuffer[] viewBuffers(SafeTensorsFile crops, DinoConfig c, int repeat) {
@@ -85,7 +94,7 @@ class ReferenceParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"fx-basic", "fx-multi", "fx-frozen", "fx-frozen-multi", "fx-weight-g"})
+    @ValueSource(strings = {"fx-basic", "fx-multi", "fx-frozen", "fx-frozen-multi", "fx-weight-g", "fx-drop-path"})
     void stepMatchesPyTorchReference(String name) throws Exception {
         Path dir = fixture(name);
         Map<String, TensorData> want = SafeTensors.read(dir.resolve("out.safetensors")).tensors();
@@ -101,6 +110,26 @@ class ReferenceParityTest {
         assertTrue(r.worst() <= 1e-6 && r.ok(1e-6), "Loop vs single steps: " + r);
         Map<String, TensorData> want = SafeTensors.read(dir.resolve("out.safetensors")).tensors();
         assertTrue(StateComparison.compare(loop, want).ok(TOL));
+    }
+
+    @Test
+    void dropPathMasksMatter() throws Exception {
+        // The drop-path fixture run with every mask at 1 (no sample dropped) must not match.
+        Path dir = fixture("fx-drop-path");
+        DinoState in = DinoState.load(dir.resolve("in.safetensors"));
+        SafeTensorsFile crops = SafeTensors.read(dir.resolve("crops.safetensors"));
+        DinoConfig c = in.config();
+        Map<String, FloatBuffer> ones = new LinkedHashMap<>();
+        masks(crops).forEach((k, b) -> {
+            float[] one = new float[b.remaining()];
+            java.util.Arrays.fill(one, 1f);
+            ones.put(k, FloatBuffer.wrap(one));
+        });
+        try (TrainSession s = new TrainSession(TrainStep.build(c, 4), in, RuntimeOptions.cpu().withThreads(1), 0)) {
+            s.run(viewBuffers(crops, c, 1), ones, new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false));
+            Map<String, TensorData> want = SafeTensors.read(dir.resolve("out.safetensors")).tensors();
+            assertFalse(StateComparison.compare(s.state().tensors(), want).ok(TOL));
+        }
     }
 
     @Test
