@@ -103,21 +103,19 @@ public final class Elementwise {
 
     /** max(a, b); the gradient goes to a where a >= b, to b elsewhere (PyTorch's clamp_min rule for a). */
     public static Tensor max(Graph g, Tensor a, Tensor b) {
-        Tensor y = binary(g, "Max", a, b);
-        g.record(new Tensor[]{a, b}, y, gy -> {
-            Tensor takeA = compare(g, "GreaterOrEqual", a, b);
-            Tensor zero = g.scalar(0, gy[0].dtype);
-            return new Tensor[]{
-                    a.requiresGrad ? sumTo(g, where(g, takeA, gy[0], zero), a.shape()) : null,
-                    b.requiresGrad ? sumTo(g, where(g, takeA, zero, gy[0]), b.shape()) : null};
-        });
-        return y;
+        return selecting(g, "Max", "GreaterOrEqual", a, b);
     }
 
+    /** min(a, b); the gradient goes to a where a <= b, to b elsewhere. */
     public static Tensor min(Graph g, Tensor a, Tensor b) {
-        Tensor y = binary(g, "Min", a, b);
+        return selecting(g, "Min", "LessOrEqual", a, b);
+    }
+
+    /** An operator that picks a or b per element; its gradient follows the pick. */
+    private static Tensor selecting(Graph g, String op, String picksA, Tensor a, Tensor b) {
+        Tensor y = binary(g, op, a, b);
         g.record(new Tensor[]{a, b}, y, gy -> {
-            Tensor takeA = compare(g, "LessOrEqual", a, b);
+            Tensor takeA = compare(g, picksA, a, b);
             Tensor zero = g.scalar(0, gy[0].dtype);
             return new Tensor[]{
                     a.requiresGrad ? sumTo(g, where(g, takeA, gy[0], zero), a.shape()) : null,
