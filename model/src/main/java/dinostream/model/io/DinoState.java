@@ -110,7 +110,20 @@ public final class DinoState {
      *     missing or unexpected key, a wrong dtype or shape, a NaN or infinite value
      */
     public static DinoState load(Path path) throws IOException {
-        SafeTensorsFile file = SafeTensors.read(path);
+        return of(SafeTensors.read(path), path);
+    }
+
+    /** A state from safetensors bytes in memory (e.g. checkpointed in Flink state), checked as {@link #load}. */
+    public static DinoState fromBytes(byte[] bytes, String source) {
+        return of(SafeTensors.read(bytes, source), source);
+    }
+
+    /** The state as safetensors bytes, with the same metadata as {@link #save}. */
+    public byte[] toBytes() {
+        return SafeTensors.toBytes(tensors, metadata());
+    }
+
+    private static DinoState of(SafeTensorsFile file, Object path) {
         String format = file.metadata().get(FORMAT_KEY);
         if (format != null && !READABLE_FORMATS.contains(format)) {
             throw new IllegalArgumentException(path + ": format '" + format + "' is not a DINO state (readable: "
@@ -162,10 +175,14 @@ public final class DinoState {
             if (all.containsKey(e.getKey())) throw new IllegalArgumentException("extra tensor " + e.getKey() + " would replace a state key");
             all.put(e.getKey(), e.getValue());
         }
+        SafeTensors.write(path, all, metadata());
+    }
+
+    private Map<String, String> metadata() {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(CONFIG_KEY, config.toJson());
         meta.put(FORMAT_KEY, FORMAT);
-        SafeTensors.write(path, all, meta);
+        return meta;
     }
 
     /** A copy of the configuration (the state's own one must not change under its tensors). */

@@ -82,49 +82,73 @@ public final class SafeTensors {
      */
     public static SafeTensorsFile read(Path path) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size < 8) throw invalid(path, "truncated: " + size + " bytes, shorter than the 8-byte header length");
-            ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, prefix, 0);
-            long headerLen = prefix.getLong(0);
-            if (headerLen < 0 || headerLen > size - 8) {
-                throw invalid(path, "truncated: header length " + Long.toUnsignedString(headerLen)
-                        + " exceeds the " + (size - 8) + " bytes after the length prefix");
-            }
-            if (headerLen > MAX_HEADER_BYTES) {
-                throw invalid(path, "header length " + headerLen + " is over the " + MAX_HEADER_BYTES + "-byte limit");
-            }
-            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
-            readFully(ch, header, 8);
-            JsonNode root;
-            try {
-                root = JSON.readTree(header.array());
-            } catch (JsonProcessingException e) {
-                throw invalid(path, "header is not valid JSON: " + oneLine(e.getOriginalMessage()));
-            }
-            if (root == null || !root.isObject()) throw invalid(path, "header is not a JSON object");
-
-            long dataStart = 8 + headerLen, dataLen = size - dataStart;
-            Map<String, String> metadata = new LinkedHashMap<>();
-            List<Entry> entries = new ArrayList<>();
-            for (Map.Entry<String, JsonNode> f : root.properties()) {
-                if (f.getKey().equals(METADATA_KEY)) {
-                    readMetadata(path, f.getValue(), metadata);
-                } else {
-                    entries.add(parseEntry(path, f.getKey(), f.getValue(), dataLen));
-                }
-            }
-            checkNoOverlap(path, entries);
-
-            Map<String, TensorData> tensors = new LinkedHashMap<>();
-            for (Entry e : entries) {
-                long len = e.end - e.begin;
-                ByteBuffer bytes = len == 0 ? ByteBuffer.allocateDirect(0)
-                        : ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin, len);
-                tensors.put(e.name, TensorData.wrap(e.dtype, e.shape, bytes));
-            }
-            return new SafeTensorsFile(Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+            return parse(path, ch.size(), (buf, pos) -> readFully(ch, buf, pos),
+                    (pos, len) -> ch.map(FileChannel.MapMode.READ_ONLY, pos, len));
         }
+    }
+
+    /** Reads safetensors bytes held in memory (a checkpointed state); {@code source} names them in errors. */
+    public static SafeTensorsFile read(byte[] bytes, String source) {
+        ByteBuffer all = ByteBuffer.wrap(bytes);
+        try {
+            return parse(source, bytes.length, (buf, pos) -> {
+                if (pos + buf.remaining() > bytes.length) throw new IOException("unexpected end of data");
+                buf.put(all.duplicate().position((int) pos).limit((int) pos + buf.remaining()));
+            }, (pos, len) -> all.duplicate().position((int) pos).limit((int) (pos + len)).slice());
+        } catch (IOException e) {
+            throw invalid(source, e.getMessage());
+        }
+    }
+
+    private interface ReadAt {
+        void read(ByteBuffer dst, long position) throws IOException;
+    }
+
+    private interface SliceAt {
+        ByteBuffer slice(long position, long length) throws IOException;
+    }
+
+    private static SafeTensorsFile parse(Object path, long size, ReadAt readAt, SliceAt sliceAt) throws IOException {
+        if (size < 8) throw invalid(path, "truncated: " + size + " bytes, shorter than the 8-byte header length");
+        ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        readAt.read(prefix, 0);
+        long headerLen = prefix.getLong(0);
+        if (headerLen < 0 || headerLen > size - 8) {
+            throw invalid(path, "truncated: header length " + Long.toUnsignedString(headerLen)
+                    + " exceeds the " + (size - 8) + " bytes after the length prefix");
+        }
+        if (headerLen > MAX_HEADER_BYTES) {
+            throw invalid(path, "header length " + headerLen + " is over the " + MAX_HEADER_BYTES + "-byte limit");
+        }
+        ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+        readAt.read(header, 8);
+        JsonNode root;
+        try {
+            root = JSON.readTree(header.array());
+        } catch (JsonProcessingException e) {
+            throw invalid(path, "header is not valid JSON: " + oneLine(e.getOriginalMessage()));
+        }
+        if (root == null || !root.isObject()) throw invalid(path, "header is not a JSON object");
+
+        long dataStart = 8 + headerLen, dataLen = size - dataStart;
+        Map<String, String> metadata = new LinkedHashMap<>();
+        List<Entry> entries = new ArrayList<>();
+        for (Map.Entry<String, JsonNode> f : root.properties()) {
+            if (f.getKey().equals(METADATA_KEY)) {
+                readMetadata(path, f.getValue(), metadata);
+            } else {
+                entries.add(parseEntry(path, f.getKey(), f.getValue(), dataLen));
+            }
+        }
+        checkNoOverlap(path, entries);
+
+        Map<String, TensorData> tensors = new LinkedHashMap<>();
+        for (Entry e : entries) {
+            long len = e.end - e.begin;
+            ByteBuffer bytes = len == 0 ? ByteBuffer.allocateDirect(0) : sliceAt.slice(dataStart + e.begin, len);
+            tensors.put(e.name, TensorData.wrap(e.dtype, e.shape, bytes));
+        }
+        return new SafeTensorsFile(Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
     }
 
     /**
@@ -133,12 +157,7 @@ public final class SafeTensors {
      * (or a crash) sees the old file or the new one, never a partial one.
      */
     public static void write(Path path, Map<String, TensorData> tensors, Map<String, String> metadata) throws IOException {
-        List<String> names = new ArrayList<>(tensors.keySet());
-        for (String n : names) {
-            if (n == null || n.equals(METADATA_KEY)) throw new IllegalArgumentException("invalid tensor name " + n);
-            if (tensors.get(n) == null) throw new IllegalArgumentException("tensor " + n + " is null");
-        }
-        names.sort(CODE_POINT_ORDER);
+        List<String> names = sortedNames(tensors);
         byte[] header = header(names, tensors, metadata);
 
         Path target = path.toAbsolutePath();
@@ -146,10 +165,7 @@ public final class SafeTensors {
         Path tmp = dir.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
-                writeFully(ch, prefix);
-                writeFully(ch, ByteBuffer.wrap(header));
-                for (String n : names) writeFully(ch, tensors.get(n).data());
+                writeTo(ch, names, header, tensors);
                 ch.force(true);
             }
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -157,6 +173,39 @@ public final class SafeTensors {
             Files.deleteIfExists(tmp);
         }
         forceDirectory(dir);
+    }
+
+    /** The file's bytes in memory (a state checkpointed into Flink, a snapshot streamed to a file system). */
+    public static byte[] toBytes(Map<String, TensorData> tensors, Map<String, String> metadata) {
+        List<String> names = sortedNames(tensors);
+        byte[] header = header(names, tensors, metadata);
+        long size = 8L + header.length;
+        for (String n : names) size += tensors.get(n).byteSize();
+        if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("state of " + size + " bytes does not fit one array");
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream((int) size);
+        try {
+            writeTo(java.nio.channels.Channels.newChannel(out), names, header, tensors);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);   // a byte array does not fail
+        }
+        return out.toByteArray();
+    }
+
+    private static List<String> sortedNames(Map<String, TensorData> tensors) {
+        List<String> names = new ArrayList<>(tensors.keySet());
+        for (String n : names) {
+            if (n == null || n.equals(METADATA_KEY)) throw new IllegalArgumentException("invalid tensor name " + n);
+            if (tensors.get(n) == null) throw new IllegalArgumentException("tensor " + n + " is null");
+        }
+        names.sort(CODE_POINT_ORDER);
+        return names;
+    }
+
+    private static void writeTo(java.nio.channels.WritableByteChannel ch, List<String> names, byte[] header,
+                                Map<String, TensorData> tensors) throws IOException {
+        writeFully(ch, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+        writeFully(ch, ByteBuffer.wrap(header));
+        for (String n : names) writeFully(ch, tensors.get(n).data());
     }
 
     /** The padded header bytes for tensors written in {@code sortedNames} order. */
@@ -191,7 +240,7 @@ public final class SafeTensors {
 
     private record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
 
-    private static void readMetadata(Path path, JsonNode node, Map<String, String> out) {
+    private static void readMetadata(Object path, JsonNode node, Map<String, String> out) {
         if (!node.isObject()) throw invalid(path, METADATA_KEY + " is not a JSON object");
         for (Map.Entry<String, JsonNode> m : node.properties()) {
             if (!m.getValue().isTextual()) {
@@ -201,7 +250,7 @@ public final class SafeTensors {
         }
     }
 
-    private static Entry parseEntry(Path path, String name, JsonNode node, long dataLen) {
+    private static Entry parseEntry(Object path, String name, JsonNode node, long dataLen) {
         if (!node.isObject()) throw invalidTensor(path, name, "entry is not a JSON object");
         JsonNode dt = node.get("dtype");
         if (dt == null || !dt.isTextual()) throw invalidTensor(path, name, "missing dtype");
@@ -232,7 +281,7 @@ public final class SafeTensors {
         return new Entry(name, dtype, shape, begin, end);
     }
 
-    private static long[] nonNegativeLongs(Path path, String name, String field, JsonNode node) {
+    private static long[] nonNegativeLongs(Object path, String name, String field, JsonNode node) {
         if (node == null || !node.isArray()) throw invalidTensor(path, name, "missing " + field + " array");
         long[] out = new long[node.size()];
         for (int i = 0; i < out.length; i++) {
@@ -247,7 +296,7 @@ public final class SafeTensors {
         return out;
     }
 
-    private static void checkNoOverlap(Path path, List<Entry> entries) {
+    private static void checkNoOverlap(Object path, List<Entry> entries) {
         List<Entry> byStart = new ArrayList<>(entries);
         byStart.removeIf(e -> e.begin == e.end); // empty tensors occupy no bytes
         byStart.sort(Comparator.comparingLong(Entry::begin));
@@ -260,11 +309,11 @@ public final class SafeTensors {
         }
     }
 
-    private static IllegalArgumentException invalid(Path path, String problem) {
+    private static IllegalArgumentException invalid(Object path, String problem) {
         return new IllegalArgumentException(path + ": " + problem);
     }
 
-    private static IllegalArgumentException invalidTensor(Path path, String name, String problem) {
+    private static IllegalArgumentException invalidTensor(Object path, String name, String problem) {
         return invalid(path, "tensor '" + name + "': " + problem);
     }
 
@@ -279,7 +328,7 @@ public final class SafeTensors {
         }
     }
 
-    private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+    private static void writeFully(java.nio.channels.WritableByteChannel ch, ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) ch.write(buf);
     }
 

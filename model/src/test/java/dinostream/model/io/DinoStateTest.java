@@ -288,4 +288,17 @@ class DinoStateTest {
         s.config().dim = 128;
         assertEquals(32, s.config().dim);
     }
+
+    @Test
+    void bytesRoundTripAndValidation() {
+        DinoState a = DinoState.init(test(), 11);
+        byte[] bytes = a.toBytes();
+        DinoState b = DinoState.fromBytes(bytes, "checkpoint");
+        assertEquals(a.tensors(), b.tensors());
+        assertEquals(a.config().toJson(), b.config().toJson());
+        byte[] cut = java.util.Arrays.copyOf(bytes, bytes.length - 4);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> DinoState.fromBytes(cut, "checkpoint"));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().startsWith("checkpoint: "), e.getMessage());
+    }
 }
