@@ -77,7 +77,7 @@ final class InitCommand implements Callable<Integer> {
         }
     }
 
-    private static DinoConfig readConfig(Path file) throws Exception {
+    static DinoConfig readConfig(Path file) throws Exception {
         String text = Files.readString(file);
         try {
             return DinoConfig.fromJson(text);

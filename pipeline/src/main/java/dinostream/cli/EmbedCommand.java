@@ -1,0 +1,141 @@
+package dinostream.cli;
+
+import dinostream.pipeline.job.DinoJob;
+import dinostream.pipeline.job.JobOptions;
+import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.snapshot.SnapshotStore;
+import dinostream.pipeline.snapshot.TeacherSnapshot;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.common.TopicPartition;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "embed", mixinStandardHelpOptions = true,
+        description = {"Backfill: re-embed a range of the images topic with a pinned snapshot, then exit.",
+                "The same range and snapshot give identical vectors."})
+final class EmbedCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    KafkaOptions kafka;
+
+    @Option(names = "--images-topic", paramLabel = "T", required = true, description = "Topic of ImageRecords.")
+    String imagesTopic;
+
+    @Option(names = "--embeddings-topic", paramLabel = "T", required = true, description = "Topic for EmbeddingRecords.")
+    String embeddingsTopic;
+
+    @Option(names = "--dead-letter-topic", paramLabel = "T", defaultValue = "dead-letters", description = "Topic for undecodable records (default: ${DEFAULT-VALUE}).")
+    String deadLetterTopic;
+
+    @Option(names = "--snapshot", paramLabel = "DIR", required = true, description = "A snapshot folder (path or URI) written by `train`.")
+    String snapshot;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    From from;
+
+    static final class From {
+        @Option(names = "--from-offsets", paramLabel = "P:O,P:O,...", split = ",", required = true,
+                description = "Start offset per partition (partitions not named start at the earliest offset).")
+        String[] offsets;
+
+        @Option(names = "--from-timestamp", paramLabel = "T", required = true, description = "Start at this time: epoch milliseconds or ISO-8601.")
+        String timestamp;
+    }
+
+    @Option(names = "--to-timestamp", paramLabel = "T",
+            description = "End at this time (epoch ms or ISO-8601); default: the offsets that are latest when the command starts.")
+    String toTimestamp;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "64", description = "Images per inference call (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallel embedders (default: the cores).")
+    int parallelism;
+
+    @Option(names = "--delivery", paramLabel = "exactly-once|at-least-once", defaultValue = "exactly-once",
+            description = "Kafka delivery of the embeddings (default: ${DEFAULT-VALUE}).")
+    String delivery;
+
+    @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Folder for the checkpoints of the run (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        if (batch < 1) throw usage("--batch must be at least 1");
+        if (!delivery.equals("exactly-once") && !delivery.equals("at-least-once")) throw usage("--delivery must be exactly-once or at-least-once");
+        OffsetsInitializer start = from.timestamp != null ? OffsetsInitializer.timestamp(parseTime("--from-timestamp", from.timestamp))
+                : OffsetsInitializer.offsets(offsets(from.offsets), org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST);
+        OffsetsInitializer end = toTimestamp != null ? OffsetsInitializer.timestamp(parseTime("--to-timestamp", toTimestamp))
+                : OffsetsInitializer.latest();
+
+        TeacherSnapshot t = SnapshotStore.loadTeacher(snapshot);
+        JobOptions o = new JobOptions();
+        o.bootstrap = kafka.bootstrap;
+        o.kafkaProperties.putAll(kafka.properties);
+        o.imagesTopic = imagesTopic;
+        o.embeddingsTopic = embeddingsTopic;
+        o.deadLetterTopic = deadLetterTopic;
+        o.groupId = "dinostream-embed-" + t.manifest().modelId();
+        o.exactlyOnce = delivery.equals("exactly-once");
+        o.parallelism = parallelism;
+        o.checkpointInterval = Duration.ofSeconds(10);
+        o.checkpointDir = out.toAbsolutePath().resolve("checkpoints").toUri().toString();
+        o.embedder.configJson = t.manifest().dinoConfig().toJson();
+        o.embedder.batch = batch;
+        TeacherUpdate pinned = new TeacherUpdate(t.manifest().modelId(), t.manifest().step(), t.manifest().modelVersion(), t.onnx());
+
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
+        DinoJob.buildBackfill(env, o, pinned, start, end);
+        spec.commandLine().getErr().printf("embedding %s with model %s step %d (version %s)%n",
+                imagesTopic, pinned.modelId, pinned.step, pinned.version.substring(0, 12));
+        env.execute("dinostream embed " + pinned.modelId);
+        spec.commandLine().getErr().println("done");
+        return 0;
+    }
+
+    private Map<TopicPartition, Long> offsets(String[] specs) {
+        Map<TopicPartition, Long> m = new HashMap<>();
+        for (String s : specs) {
+            String[] po = s.split(":");
+            try {
+                if (po.length != 2) throw new NumberFormatException();
+                m.put(new TopicPartition(imagesTopic, Integer.parseInt(po[0].trim())), Long.parseLong(po[1].trim()));
+            } catch (NumberFormatException e) {
+                throw usage("bad --from-offsets entry '" + s + "': expected PARTITION:OFFSET");
+            }
+        }
+        return m;
+    }
+
+    private long parseTime(String option, String v) {
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            try {
+                return Instant.parse(v).toEpochMilli();
+            } catch (DateTimeParseException e2) {
+                throw usage(option + " '" + v + "' is neither epoch milliseconds nor ISO-8601 (e.g. 2026-11-26T06:00:00Z)");
+            }
+        }
+    }
+
+    private ParameterException usage(String msg) {
+        return new ParameterException(spec.commandLine(), msg);
+    }
+}

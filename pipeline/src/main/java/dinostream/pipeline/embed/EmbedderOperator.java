@@ -1,0 +1,195 @@
+package dinostream.pipeline.embed;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtSession;
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.export.InferenceExport;
+import dinostream.model.runtime.RuntimeOptions;
+import dinostream.model.runtime.Sessions;
+import dinostream.pipeline.records.DecodedImage;
+import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.schemas.EmbeddingRecord;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.BoundedMultiInput;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.FloatBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Embeds images with the latest teacher of their model: input 1 is the images, input 2 the
+ * teachers (broadcast to every subtask). Images are batched per model for ONNX Runtime; a partial
+ * batch goes out after {@code maxDelayMs}, and every buffered image is embedded before a
+ * checkpoint barrier passes, so the Kafka transaction of that checkpoint holds exactly the vectors
+ * of the images before it. Images whose model has no teacher yet wait in operator state.
+ */
+public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
+        implements TwoInputStreamOperator<DecodedImage, TeacherUpdate, EmbeddingRecord>, BoundedMultiInput {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(EmbedderOperator.class);
+
+    private final EmbedderOptions options;
+
+    private transient ListState<TeacherUpdate> teacherState;
+    private transient ListState<DecodedImage> waitingState;
+    private transient Map<String, Teacher> teachers;
+    private transient Map<String, List<DecodedImage>> buffers;
+    private transient List<DecodedImage> waiting;
+    private transient DinoConfig config;
+    private transient boolean flushScheduled;
+    private transient int inputsEnded;
+    private transient Counter embedded;
+
+    public EmbedderOperator(EmbedderOptions options) {
+        this.options = options;
+    }
+
+    /** A loaded teacher: its ONNX Runtime session and the version stamped on its vectors. */
+    private record Teacher(TeacherUpdate update, OrtSession session) {}
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        // Union state: every subtask gets every teacher back after a restore or a rescale.
+        teacherState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("teachers", TypeInformation.of(TeacherUpdate.class)));
+        waitingState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>("images-without-teacher", TypeInformation.of(DecodedImage.class)));
+        teachers = new HashMap<>();
+        buffers = new HashMap<>();
+        waiting = new ArrayList<>();
+        config = DinoConfig.fromJson(options.configJson);
+        for (TeacherUpdate u : teacherState.get()) install(u);
+        for (DecodedImage i : waitingState.get()) waiting.add(i);
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        embedded = getMetricGroup().counter("embeddings");
+    }
+
+    @Override
+    public void processElement1(StreamRecord<DecodedImage> element) throws Exception {
+        DecodedImage img = element.getValue();
+        if (!teachers.containsKey(img.modelId)) {
+            waiting.add(img);
+            return;
+        }
+        List<DecodedImage> buf = buffers.computeIfAbsent(img.modelId, k -> new ArrayList<>());
+        buf.add(img);
+        if (buf.size() >= options.batch) embed(img.modelId);
+        else scheduleFlush();
+    }
+
+    @Override
+    public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
+        TeacherUpdate u = element.getValue();
+        Teacher old = teachers.get(u.modelId);
+        if (old != null && old.update().step > u.step) return;   // a late, older teacher
+        // Images already buffered were meant for the teacher of their time: embed them first.
+        if (old != null && buffers.containsKey(u.modelId)) embed(u.modelId);
+        install(u);
+        List<DecodedImage> ready = new ArrayList<>();
+        waiting.removeIf(i -> i.modelId.equals(u.modelId) && ready.add(i));
+        for (DecodedImage i : ready) processElement1(new StreamRecord<>(i));
+    }
+
+    private void install(TeacherUpdate u) {
+        Teacher old = teachers.get(u.modelId);
+        if (old != null && old.update().step > u.step) return;
+        OrtSession s = Sessions.create(u.onnx, RuntimeOptions.cpu().withThreads(options.threads));
+        teachers.put(u.modelId, new Teacher(u, s));
+        if (old != null) close(old);
+        LOG.info("model {}: embedding with the teacher of step {} (version {})", u.modelId, u.step, u.version.substring(0, 12));
+    }
+
+    private void scheduleFlush() {
+        if (flushScheduled) return;
+        flushScheduled = true;
+        long at = getProcessingTimeService().getCurrentProcessingTime() + options.maxDelayMs;
+        getProcessingTimeService().registerTimer(at, t -> {
+            flushScheduled = false;
+            flushAll();
+        });
+    }
+
+    private void flushAll() throws Exception {
+        for (String modelId : new ArrayList<>(buffers.keySet())) embed(modelId);
+    }
+
+    private void embed(String modelId) throws Exception {
+        List<DecodedImage> batch = buffers.remove(modelId);
+        if (batch == null || batch.isEmpty()) return;
+        Teacher t = teachers.get(modelId);
+        int n = batch.size(), c = config.inChans, side = config.imgSize;
+        float[] input = new float[n * c * side * side];
+        for (int i = 0; i < n; i++) EmbedInput.write(batch.get(i), config, input, i * c * side * side);
+        try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input), new long[]{n, c, side, side});
+             OrtSession.Result r = t.session().run(Map.of(InferenceExport.INPUT, x))) {
+            float[][] vectors = (float[][]) r.get(0).getValue();
+            for (int i = 0; i < n; i++) {
+                DecodedImage img = batch.get(i);
+                List<Float> v = new ArrayList<>(vectors[i].length);
+                for (float f : vectors[i]) v.add(f);
+                output.collect(new StreamRecord<>(EmbeddingRecord.newBuilder()
+                        .setImageId(img.id).setSource(img.source == null ? "" : img.source)
+                        .setEventTime(Instant.ofEpochMilli(img.eventTime)).setModelId(modelId)
+                        .setModelStep(t.update().step).setSnapshotHash(t.update().version).setVector(v)
+                        .setTopic(img.topic).setPartition(img.partition).setOffset(img.offset).build()));
+            }
+        }
+        embedded.inc(n);
+    }
+
+    /** Everything embeddable leaves before the barrier; only images with no teacher yet stay in state. */
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        super.prepareSnapshotPreBarrier(checkpointId);
+        flushAll();
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        List<TeacherUpdate> ts = new ArrayList<>();
+        for (Teacher t : teachers.values()) ts.add(t.update());
+        teacherState.update(ts);
+        waitingState.update(new ArrayList<>(waiting));
+    }
+
+    @Override
+    public void endInput(int inputId) throws Exception {
+        flushAll();
+        if (++inputsEnded == 2 && !waiting.isEmpty()) {
+            LOG.warn("{} images ended the input without a teacher for their model and were not embedded", waiting.size());
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (teachers != null) teachers.values().forEach(EmbedderOperator::close);
+        super.close();
+    }
+
+    private static void close(Teacher t) {
+        try {
+            t.session().close();
+        } catch (Exception e) {
+            LOG.debug("closing a teacher session", e);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+package dinostream.pipeline.job;
+
+import dinostream.model.dino.DinoConfig;
+import dinostream.pipeline.augment.AugmentFunction;
+import dinostream.pipeline.decode.DecodeFunction;
+import dinostream.pipeline.decode.Limits;
+import dinostream.pipeline.embed.EmbedderOperator;
+import dinostream.pipeline.records.CropSet;
+import dinostream.pipeline.records.DecodedImage;
+import dinostream.pipeline.records.KafkaImage;
+import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.train.DinoTrainerOperator;
+import dinostream.schemas.DeadLetter;
+import dinostream.schemas.EmbeddingRecord;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.OffsetResetStrategy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Properties;
+
+/**
+ * The dinostream topology, as in ../shared/DESIGN.md:
+ * <pre>
+ * Kafka images ─► decode + validate ──bad──► Kafka dead letters
+ *                   ├─► multi-crop augment ─► keyBy(modelId) ─► DinoTrainer ─► teachers (broadcast) ─┐
+ *                   └─► Embedder (latest teacher per model) ◄──────────────────────────────────────────┘
+ *                              └─► Kafka embeddings
+ * </pre>
+ */
+public final class DinoJob {
+    private DinoJob() {}
+
+    /** Flink settings the job depends on: checkpoints on (unaligned, retained), heap state, restore. */
+    public static Configuration configuration(JobOptions o) {
+        Configuration conf = new Configuration();
+        conf.set(StateBackendOptions.STATE_BACKEND, "hashmap");
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval);
+        // A train step holds its input for a while: aligned barriers would queue behind it.
+        conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
+        conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+        if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
+        if (o.restorePath != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, o.restorePath);
+        return conf;
+    }
+
+    /** Adds the topology to {@code env}; the caller executes it. */
+    public static void build(StreamExecutionEnvironment env, JobOptions o) {
+        DinoConfig config = o.trainer.config();
+        if (o.parallelism > 0) env.setParallelism(o.parallelism);
+
+        DataStream<KafkaImage> records = env.fromSource(imagesSource(o), WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
+                .uid("images-source");
+
+        SingleOutputStreamOperator<DecodedImage> images = records
+                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT))
+                .name("decode + validate").uid("decode");
+        images.getSideOutput(DecodeFunction.DEAD_LETTERS)
+                .sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
+                .name("kafka: " + o.deadLetterTopic).uid("dead-letters-sink");
+
+        SingleOutputStreamOperator<CropSet> crops = images
+                .map(new AugmentFunction(o.trainer.configJson, o.trainer.seed))
+                .name("multi-crop augment").uid("augment");
+
+        SingleOutputStreamOperator<TeacherUpdate> teachers = crops
+                .keyBy(c -> c.modelId)
+                .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(o.trainer))
+                .uid("trainer");
+
+        if (o.embed) {
+            o.embedder.configJson = o.trainer.configJson;
+            images.connect(teachers.broadcast())
+                    .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder))
+                    .uid("embedder")
+                    .sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
+                    .name("kafka: " + o.embeddingsTopic).uid("embeddings-sink");
+        } else {
+            teachers.sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("teachers (unused)");
+        }
+    }
+
+    /**
+     * A bounded backfill: re-embeds a range of the images topic with one pinned teacher and ends
+     * when the range is done. Nothing trains; the teacher input holds that one model.
+     */
+    public static void buildBackfill(StreamExecutionEnvironment env, JobOptions o, TeacherUpdate pinned,
+                                     OffsetsInitializer from, OffsetsInitializer to) {
+        DinoConfig config = DinoConfig.fromJson(o.embedder.configJson);
+        if (o.parallelism > 0) env.setParallelism(o.parallelism);
+        KafkaSource<KafkaImage> source = KafkaSource.<KafkaImage>builder()
+                .setBootstrapServers(o.bootstrap)
+                .setTopics(o.imagesTopic)
+                .setGroupId(o.groupId)
+                .setStartingOffsets(from)
+                .setBounded(to)
+                .setDeserializer(new KafkaImageDeserializer())
+                .setProperties(kafkaProperties(o))
+                .build();
+        // Every image is embedded with the pinned model, whatever modelId it names.
+        String modelId = pinned.modelId;
+        SingleOutputStreamOperator<DecodedImage> images = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
+                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT))
+                .name("decode + validate")
+                .map(i -> {
+                    i.modelId = modelId;
+                    return i;
+                }).returns(DecodedImage.class).name("pin model");
+        images.connect(env.fromData(pinned).broadcast())
+                .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder))
+                .sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
+                .name("kafka: " + o.embeddingsTopic);
+    }
+
+    static KafkaSource<KafkaImage> imagesSource(JobOptions o) {
+        var b = KafkaSource.<KafkaImage>builder()
+                .setBootstrapServers(o.bootstrap)
+                .setTopics(o.imagesTopic)
+                .setGroupId(o.groupId)
+                // Resume at the group's committed offsets; a new group starts at the beginning of the log.
+                .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
+                .setDeserializer(new KafkaImageDeserializer())
+                .setProperties(kafkaProperties(o));
+        if (o.bounded) b.setBounded(OffsetsInitializer.latest());
+        return b.build();
+    }
+
+    /** A Kafka sink of Avro records, exactly-once (transactions committed on checkpoints) unless told otherwise. */
+    static <T extends org.apache.avro.specific.SpecificRecord> KafkaSink<T> kafkaSink(
+            JobOptions o, String topic, Class<T> type, KeyOf<T> key) {
+        Properties p = kafkaProperties(o);
+        p.setProperty("transaction.timeout.ms", Long.toString(o.transactionTimeout.toMillis()));
+        return KafkaSink.<T>builder()
+                .setBootstrapServers(o.bootstrap)
+                .setKafkaProducerConfig(p)
+                .setDeliveryGuarantee(o.exactlyOnce ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
+                .setTransactionalIdPrefix(o.groupId + "-" + topic)
+                .setRecordSerializer(KafkaRecordSerializationSchema.<T>builder()
+                        .setTopic(topic)
+                        .setKeySerializationSchema(e -> key.of(e).getBytes(StandardCharsets.UTF_8))
+                        .setValueSerializationSchema(new AvroValueSerializer<>(type))
+                        .build())
+                .build();
+    }
+
+    /** The record key of a sink: a serializable function. */
+    public interface KeyOf<T> extends java.io.Serializable {
+        String of(T t);
+    }
+
+    static Properties kafkaProperties(JobOptions o) {
+        Properties p = new Properties();
+        o.kafkaProperties.forEach(p::setProperty);
+        return p;
+    }
+}

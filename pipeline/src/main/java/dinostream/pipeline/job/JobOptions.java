@@ -1,0 +1,38 @@
+package dinostream.pipeline.job;
+
+import dinostream.pipeline.embed.EmbedderOptions;
+import dinostream.pipeline.train.TrainerOptions;
+
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Everything the topology needs: Kafka, checkpointing, the trainer's and the embedder's settings. */
+public class JobOptions {
+    public String bootstrap;
+    public String imagesTopic = "images";
+    public String embeddingsTopic = "embeddings";
+    public String deadLetterTopic = "dead-letters";
+    /** The model of records that name none. */
+    public String modelId = "default";
+    public String groupId = "dinostream";
+    /** Client settings passed to every Kafka client (security, sizes). */
+    public Map<String, String> kafkaProperties = new LinkedHashMap<>();
+    public boolean exactlyOnce = true;
+    public boolean embed = true;
+    public int parallelism = 0;
+    /** Stop at the offsets that are latest when the job starts (tests, backfills); else run forever. */
+    public boolean bounded = false;
+
+    public Duration checkpointInterval = Duration.ofSeconds(30);
+    /** Checkpoint folder URI; retained on cancel. */
+    public String checkpointDir;
+    /** A checkpoint or savepoint folder to restore from; null: start fresh. */
+    public String restorePath;
+
+    public TrainerOptions trainer = new TrainerOptions();
+    public EmbedderOptions embedder = new EmbedderOptions();
+
+    /** The broker's transaction.max.timeout.ms defaults to 15 min; the connector's 1 h default would be refused. */
+    public Duration transactionTimeout = Duration.ofMinutes(15);
+}

@@ -1,0 +1,58 @@
+package dinostream.pipeline.produce;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.SplittableRandom;
+
+/** The order in which a source's images go out. */
+public enum Order {
+    /** Shuffled by a permutation seeded with {@code --seed}: a stationary stream. */
+    IID("iid"),
+    /** All of class 0, then class 1, ...; unlabeled images last: a non-stationary stream. */
+    CLASS_SORTED("class-sorted");
+
+    private final String cliName;
+
+    Order(String cliName) {
+        this.cliName = cliName;
+    }
+
+    public String cliName() {
+        return cliName;
+    }
+
+    public static Order parse(String s) {
+        for (Order o : values()) if (o.cliName.equals(s)) return o;
+        throw new IllegalArgumentException("unknown order '" + s + "' (expected iid or class-sorted)");
+    }
+
+    /**
+     * The indices to send, in order. {@code limit} (negative: none) first picks that many images by the
+     * seeded shuffle and then orders them, so a limited class-sorted stream still has every class
+     * instead of only the first one. Within a class the shuffled order is kept.
+     */
+    public int[] indices(ImageSource source, long seed, long limit) {
+        int n = source.size();
+        int[] perm = permutation(n, seed);
+        if (limit >= 0 && limit < n) perm = Arrays.copyOf(perm, (int) limit);
+        if (this == IID) return perm;
+        Integer[] boxed = Arrays.stream(perm).boxed().toArray(Integer[]::new);
+        // Arrays.sort on objects is stable, which keeps the shuffle within each class.
+        Arrays.sort(boxed, Comparator.comparing(source::label, Comparator.nullsLast(Comparator.naturalOrder())));
+        return Arrays.stream(boxed).mapToInt(Integer::intValue).toArray();
+    }
+
+    /** A Fisher–Yates shuffle of 0 .. n-1, the same for the same seed on any machine. */
+    static int[] permutation(int n, long seed) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+}

@@ -1,0 +1,292 @@
+package dinostream.pipeline.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Schedules;
+import dinostream.model.dino.TrainStep;
+import dinostream.model.export.InferenceExport;
+import dinostream.model.io.DinoState;
+import dinostream.model.runtime.RuntimeOptions;
+import dinostream.model.runtime.TrainSession;
+import dinostream.pipeline.augment.MultiCrop;
+import dinostream.pipeline.records.CropSet;
+import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.snapshot.Manifest;
+import dinostream.pipeline.snapshot.ModelVersion;
+import dinostream.pipeline.snapshot.SnapshotInfo;
+import dinostream.pipeline.snapshot.SnapshotStore;
+import org.apache.flink.api.common.externalresource.ExternalResourceInfo;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The DINO trainer, keyed by modelId: collects crops into batches, runs one ONNX train step per
+ * batch, and holds each model's student, teacher, optimizer moments, centre and step as Flink
+ * managed keyed state.
+ *
+ * <p>State handling is write-behind: between checkpoints the live state stays in ONNX Runtime's
+ * tensors (no copy per step); just before a checkpoint barrier ({@link #prepareSnapshotPreBarrier})
+ * every model that stepped since the last checkpoint is copied once into keyed state as fresh
+ * safetensors bytes (never mutated afterwards, as the heap backend keeps the reference). Crops that
+ * wait for a batch are in keyed list state from the moment they arrive, so a failure loses none.
+ * Its output is the teacher, at the start and every {@code broadcastEvery} steps, for the embedders.
+ */
+public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
+        implements OneInputStreamOperator<CropSet, TeacherUpdate> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(DinoTrainerOperator.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final TrainerOptions options;
+
+    private transient ValueState<byte[]> modelState;
+    private transient ValueState<TrainerProgress> progressState;
+    private transient ListState<CropSet> pendingState;
+    private transient Map<String, LiveModel> live;
+    private transient Map<String, TrainStep.Model> compiled;
+    private transient DinoConfig config;
+    private transient Schedules.TrainingSchedule schedule;
+    private transient MetricsLog metricsLog;
+    private transient SnapshotStore snapshots;
+    private transient Counter stepsCounter;
+    private transient Counter imagesCounter;
+
+    public DinoTrainerOperator(TrainerOptions options) {
+        this.options = options;
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        modelState = context.getKeyedStateStore().getState(
+                new ValueStateDescriptor<>("dino-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        progressState = context.getKeyedStateStore().getState(
+                new ValueStateDescriptor<>("progress", TypeInformation.of(TrainerProgress.class)));
+        pendingState = context.getKeyedStateStore().getListState(
+                new ListStateDescriptor<>("pending-crops", TypeInformation.of(CropSet.class)));
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        config = options.config();
+        schedule = options.trainingSchedule();
+        live = new HashMap<>();
+        compiled = new HashMap<>();
+        metricsLog = options.runDir == null ? null : new MetricsLog(options.runDir);
+        snapshots = options.snapshotDir == null ? null : new SnapshotStore(options.snapshotDir, options.snapshotKeep);
+        stepsCounter = getMetricGroup().counter("train_steps");
+        imagesCounter = getMetricGroup().counter("train_images");
+    }
+
+    @Override
+    public void processElement(StreamRecord<CropSet> element) throws Exception {
+        CropSet crops = element.getValue();
+        LiveModel m = liveModel((String) getCurrentKey());
+        if (crops.views() != config.nCrops() || crops.channels != config.inChans) {
+            throw new IllegalStateException("crops of image " + crops.id + " have " + crops.views() + " views and "
+                    + crops.channels + " channels; model " + m.modelId + " needs " + config.nCrops() + " and " + config.inChans);
+        }
+        pendingState.add(crops);
+        m.pending++;
+        m.offsets.merge(Manifest.offsetKey(crops.topic, crops.partition), crops.offset + 1, Math::max);
+        if (m.pending >= options.batch) step(m);
+    }
+
+    private void step(LiveModel m) throws Exception {
+        List<CropSet> batch = new ArrayList<>(options.batch);
+        for (CropSet c : pendingState.get()) batch.add(c);
+        if (batch.size() != options.batch) {
+            throw new IllegalStateException("model " + m.modelId + ": " + batch.size() + " crops pending, expected " + options.batch);
+        }
+        double[] mean = config.meanOrDefault(), std = config.stdOrDefault();
+        for (int v = 0; v < m.views.length; v++) {
+            int per = m.views[v].length / options.batch;
+            for (int b = 0; b < options.batch; b++) MultiCrop.normalize(batch.get(b), v, mean, std, m.views[v], b * per);
+        }
+        FloatBuffer[] buffers = new FloatBuffer[m.views.length];
+        for (int v = 0; v < buffers.length; v++) buffers[v] = FloatBuffer.wrap(m.views[v]);
+
+        long stepBefore = m.session.step();
+        TrainSession.Hyper hyper = schedule.at(stepBefore);
+        long t0 = System.nanoTime();
+        TrainSession.Stats stats = m.session.run(buffers, hyper)[0];
+        double stepMs = (System.nanoTime() - t0) / 1e6;
+        if (!Float.isFinite(stats.loss())) {
+            // DINO aborts on a non-finite loss; failing the task restores the last good checkpoint.
+            throw new IllegalStateException("model " + m.modelId + ": loss is " + stats.loss() + " at step " + stats.step());
+        }
+        pendingState.clear();
+        m.pending = 0;
+        m.progress.imagesSeen += batch.size();
+        m.dirty = true;
+        m.last = stats;
+        m.hyper = hyper;
+        m.stepMs = stepMs;
+        long now = System.nanoTime();
+        m.imagesPerSecond = m.lastStepEnd == 0 ? options.batch * 1000 / stepMs : options.batch * 1e9 / (now - m.lastStepEnd);
+        m.lastStepEnd = now;
+        stepsCounter.inc();
+        imagesCounter.inc(batch.size());
+        if (metricsLog != null) metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond);
+
+        long step = stats.step();   // the state's step counter after this iteration
+        boolean snapshot = snapshots != null && step % options.snapshotEvery == 0;
+        boolean broadcast = step % options.broadcastEvery == 0;
+        if (snapshot || broadcast) {
+            DinoState state = m.session.state();
+            byte[] onnx = InferenceExport.backboneModel(state);
+            if (snapshot) {
+                snapshots.write(m.modelId, state, new SnapshotInfo(m.progress.imagesSeen,
+                        Map.of(Manifest.LR, (double) hyper.lr(), Manifest.WEIGHT_DECAY, (double) hyper.weightDecay(),
+                                Manifest.TEACHER_TEMP, (double) hyper.teacherTemp(), Manifest.MOMENTUM, (double) hyper.momentum()),
+                        Map.of("loss", (double) stats.loss(), "teacher_entropy", (double) stats.teacherEntropy(),
+                                "kl", (double) stats.kl()),
+                        new TreeMap<>(m.offsets)), onnx);
+                m.progress.lastSnapshotStep = step;
+            }
+            if (broadcast) emitTeacher(m.modelId, state, onnx);
+        }
+    }
+
+    private void emitTeacher(String modelId, DinoState state, byte[] onnx) {
+        output.collect(new StreamRecord<>(new TeacherUpdate(modelId, state.step(), ModelVersion.of(state), onnx)));
+    }
+
+    /** The live model of a key: restored from keyed state, or initialized on its first image. */
+    private LiveModel liveModel(String modelId) throws Exception {
+        LiveModel m = live.get(modelId);
+        if (m != null) return m;
+        byte[] bytes = modelState.value();
+        DinoState state;
+        TrainerProgress progress = progressState.value();
+        if (bytes != null) {
+            state = DinoState.fromBytes(bytes, "checkpointed state of model " + modelId);
+            LOG.info("model {}: restored at step {} ({} images seen)", modelId, state.step(),
+                    progress == null ? 0 : progress.imagesSeen);
+        } else {
+            state = DinoState.init(config, options.seed);
+            LOG.info("model {}: initialized from seed {}", modelId, options.seed);
+        }
+        if (progress == null) progress = new TrainerProgress();
+        TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch,
+                k -> TrainStep.build(config, options.batch));
+        TrainSession session = new TrainSession(model, state, runtimeOptions(), options.seed ^ modelId.hashCode());
+        LiveModel created = new LiveModel(modelId, session, progress, config, options.batch);
+        JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
+        for (CropSet ignored : pendingState.get()) created.pending++;
+        live.put(modelId, created);
+        registerMetrics(created);
+        emitTeacher(modelId, state, InferenceExport.backboneModel(state));   // embedders can start at once
+        return created;
+    }
+
+    /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */
+    private RuntimeOptions runtimeOptions() {
+        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads);
+        if (options.device.equals("cpu")) return r;
+        if (options.device.startsWith("cuda:")) return r.onCuda(Integer.parseInt(options.device.substring(5)));
+        List<Integer> gpus = new ArrayList<>();
+        for (ExternalResourceInfo i : getRuntimeContext().getExternalResourceInfos("gpu")) {
+            i.getProperty("index").ifPresent(s -> gpus.add(Integer.parseInt(s.trim())));
+        }
+        // A MiniCluster reports no external resources: fall back to device 0.
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        return r.onCuda(gpus.isEmpty() ? 0 : gpus.stream().sorted().toList().get(subtask % gpus.size()));
+    }
+
+    private void registerMetrics(LiveModel m) {
+        MetricGroup g = getMetricGroup().addGroup("model", m.modelId);
+        g.gauge("loss", (Gauge<Double>) () -> m.last == null ? Double.NaN : m.last.loss());
+        g.gauge("teacher_entropy", (Gauge<Double>) () -> m.last == null ? Double.NaN : m.last.teacherEntropy());
+        g.gauge("kl", (Gauge<Double>) () -> m.last == null ? Double.NaN : m.last.kl());
+        g.gauge("lr", (Gauge<Double>) () -> m.hyper == null ? Double.NaN : m.hyper.lr());
+        g.gauge("momentum", (Gauge<Double>) () -> m.hyper == null ? Double.NaN : m.hyper.momentum());
+        g.gauge("images_per_s", (Gauge<Double>) () -> m.imagesPerSecond);
+        g.gauge("step_ms", (Gauge<Double>) () -> m.stepMs);
+        g.gauge("step", (Gauge<Long>) () -> m.last == null ? 0L : m.last.step());
+        g.gauge("images_seen", (Gauge<Long>) () -> m.progress.imagesSeen);
+    }
+
+    /** Write-behind: each model that stepped since the last checkpoint goes into keyed state once. */
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        super.prepareSnapshotPreBarrier(checkpointId);
+        Object key = getCurrentKey();
+        for (LiveModel m : live.values()) {
+            if (!m.dirty) continue;
+            long t0 = System.nanoTime();
+            setCurrentKey(m.modelId);
+            byte[] bytes = m.session.state().toBytes();
+            modelState.update(bytes);
+            m.progress.offsetsJson = JSON.writeValueAsString(new TreeMap<>(m.offsets));
+            progressState.update(copy(m.progress));
+            m.dirty = false;
+            LOG.info("model {}: {} MB of state written behind for checkpoint {} in {} ms", m.modelId,
+                    String.format("%.1f", bytes.length / 1e6), checkpointId, String.format("%.0f", (System.nanoTime() - t0) / 1e6));
+        }
+        if (key != null) setCurrentKey(key);
+    }
+
+    private static TrainerProgress copy(TrainerProgress p) {
+        TrainerProgress c = new TrainerProgress();
+        c.imagesSeen = p.imagesSeen;
+        c.offsetsJson = p.offsetsJson;
+        c.lastSnapshotStep = p.lastSnapshotStep;
+        return c;
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (live != null) live.values().forEach(m -> m.session.close());
+        if (metricsLog != null) metricsLog.close();
+        super.close();
+    }
+
+    /** A model being trained in this subtask. */
+    static final class LiveModel {
+        final String modelId;
+        final TrainSession session;
+        final TrainerProgress progress;
+        final Map<String, Long> offsets = new HashMap<>();
+        final float[][] views;
+        int pending;
+        boolean dirty;
+        TrainSession.Stats last;
+        TrainSession.Hyper hyper;
+        double stepMs;
+        double imagesPerSecond;
+        long lastStepEnd;
+
+        LiveModel(String modelId, TrainSession session, TrainerProgress progress, DinoConfig c, int batch) {
+            this.modelId = modelId;
+            this.session = session;
+            this.progress = progress;
+            this.views = new float[c.nCrops()][];
+            for (int v = 0; v < views.length; v++) {
+                long[] s = TrainStep.cropShape(c, batch, v);
+                views[v] = new float[(int) (s[0] * s[1] * s[2] * s[3])];
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+package dinostream.pipeline.train;
+
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Schedules;
+
+import java.io.Serializable;
+
+/** What the trainer operator needs to know; plain fields so the job graph can ship it. */
+public class TrainerOptions implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    /** The model configuration as JSON (a preset's or a user's). */
+    public String configJson;
+    public int batch = 64;
+    /** Seeds the initial weights and the stochastic-depth masks. */
+    public long seed = 0;
+    /** Schedule: "continuous" (warm-up, then constant) or "cosine" (DINO's cosine tails to a horizon). */
+    public String schedule = "continuous";
+    public long warmupSteps = 100;
+    public long horizonSteps = 10_000;
+    /** Snapshot folder URI (any Flink file system); null: no snapshots. */
+    public String snapshotDir;
+    public int snapshotEvery = 100;
+    public int snapshotKeep = 5;
+    /** Send the teacher to the embedders every this many steps (and at the start). */
+    public int broadcastEvery = 20;
+    /** Local folder for metrics.jsonl; null: none. */
+    public String runDir;
+    /** ONNX Runtime intra-op threads (0: all cores). */
+    public int threads = 0;
+    /** "cpu", "cuda" (the GPU Flink assigned, else 0) or "cuda:N". */
+    public String device = "cpu";
+
+    public DinoConfig config() {
+        return DinoConfig.fromJson(configJson);
+    }
+
+    public Schedules.TrainingSchedule trainingSchedule() {
+        return switch (schedule) {
+            case "continuous" -> Schedules.TrainingSchedule.continuous(batch, warmupSteps);
+            case "cosine" -> Schedules.TrainingSchedule.dino(batch, horizonSteps);
+            default -> throw new IllegalArgumentException("unknown schedule '" + schedule + "' (continuous or cosine)");
+        };
+    }
+}

@@ -1,0 +1,12 @@
+package dinostream.pipeline.train;
+
+/** Per-model counters kept in keyed state beside the weights (a Flink POJO). */
+public class TrainerProgress {
+    /** Images trained on (each counted once; nothing is replayed on purpose yet). */
+    public long imagesSeen;
+    /** Next offset to read per "topic-partition", as of the last trained image, as JSON. */
+    public String offsetsJson = "{}";
+    public long lastSnapshotStep = -1;
+
+    public TrainerProgress() {}
+}

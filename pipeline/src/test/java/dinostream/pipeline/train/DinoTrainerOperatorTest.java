@@ -1,0 +1,111 @@
+package dinostream.pipeline.train;
+
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Presets;
+import dinostream.pipeline.records.CropSet;
+import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.snapshot.Snapshot;
+import dinostream.pipeline.snapshot.SnapshotStore;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The trainer operator with Flink's keyed test harness: batching, keyed state across a restore, snapshots. */
+class DinoTrainerOperatorTest {
+    static final DinoConfig CFG = Presets.get("test");
+
+    static TrainerOptions options(Path dir) {
+        TrainerOptions o = new TrainerOptions();
+        o.configJson = CFG.toJson();
+        o.batch = 4;
+        o.threads = 1;
+        o.broadcastEvery = 1;
+        o.snapshotEvery = 2;
+        o.snapshotDir = dir.resolve("snapshots").toUri().toString();
+        o.runDir = dir.toString();
+        return o;
+    }
+
+    static CropSet crops(String model, int i) {
+        CropSet c = new CropSet();
+        c.id = model + "-" + i;
+        c.modelId = model;
+        c.topic = "images";
+        c.partition = 0;
+        c.offset = i;
+        c.channels = 1;
+        c.sizes = new int[]{CFG.imgSize, CFG.imgSize, CFG.localSize, CFG.localSize};
+        int n = 0;
+        for (int s : c.sizes) n += s * s;
+        c.pixels = new byte[n];
+        new Random(i).nextBytes(c.pixels);
+        return c;
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, CropSet, TeacherUpdate> harness(TrainerOptions o) throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(new DinoTrainerOperator(o), c -> c.modelId, Types.STRING);
+    }
+
+    static List<TeacherUpdate> teachers(KeyedOneInputStreamOperatorTestHarness<String, CropSet, TeacherUpdate> h) {
+        return h.extractOutputValues();
+    }
+
+    @Test
+    void batchesStepsAndSurvivesARestoreWithNothingLostOrTwice(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir);
+        OperatorSubtaskState checkpoint;
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 7; i++) h.processElement(crops("a", i), i);
+            // First image: the initial teacher; 4 images: one step, teacher of step 1; 3 wait.
+            List<TeacherUpdate> out = teachers(h);
+            assertEquals(List.of(0L, 1L), out.stream().map(t -> t.step).toList());
+            assertNotEquals(out.get(0).version, out.get(1).version);
+            // As a task does: the pre-barrier hook (where the trainer writes its state), then the snapshot.
+            h.prepareSnapshotPreBarrier(1);
+            checkpoint = h.snapshot(1, 100);
+        }
+        try (var h = harness(o)) {
+            h.initializeState(checkpoint);
+            h.open();
+            h.processElement(crops("a", 7), 8);   // with the 3 restored crops: a full batch
+            List<TeacherUpdate> out = teachers(h);
+            // Restored at step 1 (initial teacher re-announced), then step 2.
+            assertEquals(List.of(1L, 2L), out.stream().map(t -> t.step).toList());
+        }
+        List<String> metrics = Files.readAllLines(dir.resolve("metrics.jsonl"));
+        assertEquals(2, metrics.size());
+        assertTrue(metrics.get(1).contains("\"images_seen\":8"), metrics.get(1));
+
+        Snapshot s = SnapshotStore.load(new SnapshotStore(o.snapshotDir, 5).latest("a").orElseThrow().uri());
+        assertEquals(2, s.manifest().step());
+        assertEquals(8, s.manifest().imagesSeen());
+        assertEquals(8L, s.manifest().kafkaOffsets().get("images-0"));
+        assertEquals(2, s.state().step());
+    }
+
+    @Test
+    void modelsAreKeyedAndTrainIndependently(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir);
+        o.snapshotDir = null;
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 4; i++) h.processElement(crops("a", i), i);
+            for (int i = 0; i < 3; i++) h.processElement(crops("b", i), i);
+            List<TeacherUpdate> out = teachers(h);
+            assertEquals(2, out.stream().filter(t -> t.modelId.equals("a")).count());   // init + step 1
+            assertEquals(1, out.stream().filter(t -> t.modelId.equals("b")).count());   // init only
+        }
+    }
+}
