@@ -129,8 +129,8 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("model_mb", round(model.onnx().length / 1e6, 2));
         o.put("loss_first", lossFirst);
         o.put("loss_last", lossLast);
-        putLoad(o, "loadavg_before", loadBefore);
-        putLoad(o, "loadavg_after", loadAfter);
+        o.set("loadavg_before", Json.array(loadBefore));
+        o.set("loadavg_after", Json.array(loadAfter));
         o.put("cores", Runtime.getRuntime().availableProcessors());
         o.put("java", System.getProperty("java.version"));
         o.put("onnxruntime", VersionProvider.onnxRuntimeVersion());
@@ -167,15 +167,6 @@ final class BenchTrainStep implements Callable<Integer> {
 
     private void usage(String msg) {
         throw new ParameterException(spec.commandLine(), msg);
-    }
-
-    private static void putLoad(ObjectNode o, String key, double[] load) {
-        if (load == null) {
-            o.putNull(key);
-            return;
-        }
-        ArrayNode a = o.putArray(key);
-        for (double x : load) a.add(x);
     }
 
     private static double round(double x, int digits) {

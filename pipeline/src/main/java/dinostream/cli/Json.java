@@ -17,6 +17,14 @@ final class Json {
         return MAPPER.createObjectNode();
     }
 
+    /** Numbers as a JSON array; null stays null (no /proc, say). */
+    static com.fasterxml.jackson.databind.JsonNode array(double[] values) {
+        if (values == null) return MAPPER.nullNode();
+        com.fasterxml.jackson.databind.node.ArrayNode a = MAPPER.createArrayNode();
+        for (double v : values) a.add(v);
+        return a;
+    }
+
     static void print(PrintWriter out, ObjectNode o) {
         try {
             out.println(MAPPER.writeValueAsString(o));

@@ -176,22 +176,24 @@ public final class SafeTensors {
     }
 
     /** The file's bytes in memory (a state checkpointed into Flink, a snapshot streamed to a file system). */
-    public static byte[] toBytes(Map<String, TensorData> tensors, Map<String, String> metadata) {
+    public static byte[] toBytes(Map<String, ? extends TensorSource> tensors, Map<String, String> metadata) {
         List<String> names = sortedNames(tensors);
         byte[] header = header(names, tensors, metadata);
         long size = 8L + header.length;
         for (String n : names) size += tensors.get(n).byteSize();
         if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("state of " + size + " bytes does not fit one array");
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream((int) size);
-        try {
-            writeTo(java.nio.channels.Channels.newChannel(out), names, header, tensors);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);   // a byte array does not fail
+        byte[] bytes = new byte[(int) size];
+        ByteBuffer out = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(header.length).put(header);
+        for (String n : names) {
+            int end = out.position() + (int) tensors.get(n).byteSize();
+            tensors.get(n).copyTo(out);
+            if (out.position() != end) throw new IllegalStateException("tensor " + n + " wrote " + (out.position() - end + tensors.get(n).byteSize()) + " bytes");
         }
-        return out.toByteArray();
+        return bytes;
     }
 
-    private static List<String> sortedNames(Map<String, TensorData> tensors) {
+    private static List<String> sortedNames(Map<String, ? extends TensorSource> tensors) {
         List<String> names = new ArrayList<>(tensors.keySet());
         for (String n : names) {
             if (n == null || n.equals(METADATA_KEY)) throw new IllegalArgumentException("invalid tensor name " + n);
@@ -209,7 +211,7 @@ public final class SafeTensors {
     }
 
     /** The padded header bytes for tensors written in {@code sortedNames} order. */
-    static byte[] header(List<String> sortedNames, Map<String, TensorData> tensors, Map<String, String> metadata) {
+    static byte[] header(List<String> sortedNames, Map<String, ? extends TensorSource> tensors, Map<String, String> metadata) {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode meta = root.putObject(METADATA_KEY);
         metadata.forEach((k, v) -> {
@@ -218,7 +220,7 @@ public final class SafeTensors {
         });
         long offset = 0;
         for (String n : sortedNames) {
-            TensorData t = tensors.get(n);
+            TensorSource t = tensors.get(n);
             ObjectNode e = root.putObject(n);
             e.put("dtype", t.dtype().safetensorsName());
             ArrayNode shape = e.putArray("shape");

@@ -13,7 +13,7 @@ import java.util.Arrays;
  * state read from disk is memory-mapped) without defensive copies; every buffer handed out is a
  * read-only view with its own position.
  */
-public final class TensorData {
+public final class TensorData implements TensorSource {
     private final DType dtype;
     private final long[] shape;
     private final ByteBuffer data; // read-only, little-endian, position 0, limit = byte size
@@ -121,6 +121,11 @@ public final class TensorData {
 
     public long byteSize() {
         return data.capacity();
+    }
+
+    @Override
+    public void copyTo(ByteBuffer dst) {
+        dst.put(data());
     }
 
     /** A read-only little-endian view of all the bytes, position 0. */

@@ -76,6 +76,7 @@ public final class DinoJob {
                 .map(new AugmentFunction(o.trainer.configJson, o.trainer.seed))
                 .name("multi-crop augment").uid("augment");
 
+        if (!o.embed) o.trainer.broadcastEvery = 0;   // no embedder: no teacher exports to pay for
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops
                 .keyBy(c -> c.modelId)
                 .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(o.trainer))

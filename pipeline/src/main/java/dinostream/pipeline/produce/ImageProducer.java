@@ -162,6 +162,14 @@ public final class ImageProducer {
         return c;
     }
 
+    private final AtomicLong acked = new AtomicLong(), bytes = new AtomicLong();
+    private volatile long startNanos = System.nanoTime();
+
+    /** The counts so far of a {@link #run} in progress (any thread); skipped files are counted at the end. */
+    public Stats stats() {
+        return new Stats(acked.get(), 0, bytes.get(), System.nanoTime() - startNanos);
+    }
+
     /** Ends {@link #run} after the image being sent; what was sent is still flushed. Any thread. */
     public void stop() {
         stopped = true;
@@ -174,10 +182,11 @@ public final class ImageProducer {
     public Stats run(ImageSource source, int[] order) throws IOException, InterruptedException {
         checkTopic();
         String name = sourceName != null ? sourceName : source.name();
-        AtomicLong acked = new AtomicLong(), bytes = new AtomicLong();
+        AtomicLong acked = this.acked, bytes = this.bytes;
         AtomicReference<Exception> failure = new AtomicReference<>();
         long skipped = 0;
         long start = System.nanoTime(), nextProgress = start + progressEvery.toNanos();
+        startNanos = start;
         KafkaProducer<String, byte[]> producer = newProducer();
         boolean clean = false;
         try {

@@ -152,7 +152,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
         long step = stats.step();   // the state's step counter after this iteration
         boolean snapshot = snapshots != null && step % options.snapshotEvery == 0;
-        boolean broadcast = step % options.broadcastEvery == 0;
+        boolean broadcast = options.broadcastEvery > 0 && step % options.broadcastEvery == 0;
         if (snapshot || broadcast) {
             DinoState state = m.session.state();
             byte[] onnx = InferenceExport.backboneModel(state);
@@ -197,7 +197,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         for (CropSet ignored : pendingState.get()) created.pending++;
         live.put(modelId, created);
         registerMetrics(created);
-        emitTeacher(modelId, state, InferenceExport.backboneModel(state));   // embedders can start at once
+        if (options.broadcastEvery > 0) emitTeacher(modelId, state, InferenceExport.backboneModel(state));   // embedders start at once
         return created;
     }
 
@@ -237,13 +237,15 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             if (!m.dirty) continue;
             long t0 = System.nanoTime();
             setCurrentKey(m.modelId);
-            byte[] bytes = m.session.state().toBytes();
+            byte[] bytes = m.session.stateBytes();
             modelState.update(bytes);
             m.progress.offsetsJson = JSON.writeValueAsString(new TreeMap<>(m.offsets));
             progressState.update(copy(m.progress));
             m.dirty = false;
+            double ms = (System.nanoTime() - t0) / 1e6;
             LOG.info("model {}: {} MB of state written behind for checkpoint {} in {} ms", m.modelId,
-                    String.format("%.1f", bytes.length / 1e6), checkpointId, String.format("%.0f", (System.nanoTime() - t0) / 1e6));
+                    String.format("%.1f", bytes.length / 1e6), checkpointId, String.format("%.0f", ms));
+            if (metricsLog != null) metricsLog.checkpoint(m.modelId, checkpointId, m.session.step(), bytes.length, ms);
         }
         if (key != null) setCurrentKey(key);
     }

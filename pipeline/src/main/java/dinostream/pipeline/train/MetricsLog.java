@@ -12,16 +12,33 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** The run folder's metrics.jsonl: one JSON object per train step, for reports. */
+/**
+ * The run folder's history for reports: metrics.jsonl, one JSON object per train step, and
+ * checkpoints.jsonl, one per model state written behind for a checkpoint (its size and cost).
+ */
 final class MetricsLog implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final BufferedWriter out;
+    private final BufferedWriter checkpoints;
 
     MetricsLog(String runDir) throws IOException {
         Path dir = Path.of(runDir);
         Files.createDirectories(dir);
         out = Files.newBufferedWriter(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        checkpoints = Files.newBufferedWriter(dir.resolve("checkpoints.jsonl"), StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    void checkpoint(String modelId, long checkpointId, long step, long bytes, double ms) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("time_ms", System.currentTimeMillis());
+        o.put("model_id", modelId);
+        o.put("checkpoint_id", checkpointId);
+        o.put("step", step);
+        o.put("state_bytes", bytes);
+        o.put("write_behind_ms", ms);
+        append(checkpoints, o);
     }
 
     void write(String modelId, TrainSession.Stats s, TrainSession.Hyper h, long imagesSeen, double stepMs, double imagesPerS) {
@@ -40,17 +57,22 @@ final class MetricsLog implements AutoCloseable {
         o.put("last_layer_frozen", h.freezeLastLayer());
         o.put("step_ms", stepMs);
         o.put("images_per_s", imagesPerS);
+        append(out, o);
+    }
+
+    private static void append(BufferedWriter w, ObjectNode o) {
         try {
-            out.write(JSON.writeValueAsString(o));
-            out.newLine();
-            out.flush();
+            w.write(JSON.writeValueAsString(o));
+            w.newLine();
+            w.flush();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot append to metrics.jsonl", e);
+            throw new UncheckedIOException("cannot append to the run folder's history", e);
         }
     }
 
     @Override
     public void close() throws IOException {
         out.close();
+        checkpoints.close();
     }
 }

@@ -22,7 +22,7 @@ public class TrainerOptions implements Serializable {
     public String snapshotDir;
     public int snapshotEvery = 100;
     public int snapshotKeep = 5;
-    /** Send the teacher to the embedders every this many steps (and at the start). */
+    /** Send the teacher to the embedders every this many steps (and at the start); 0: never (no embedders). */
     public int broadcastEvery = 20;
     /** Local folder for metrics.jsonl; null: none. */
     public String runDir;
