@@ -88,8 +88,13 @@ class PipelineEndToEndTest {
     }
 
     static List<ConsumerRecord<byte[], byte[]>> readCommitted(String topic, int atLeast, Duration timeout) {
+        return readCommitted(kafka.bootstrap(), topic, atLeast, timeout);
+    }
+
+    /** What a read_committed consumer sees of a topic: at least {@code atLeast} records, then one more poll for extras. */
+    static List<ConsumerRecord<byte[], byte[]>> readCommitted(String bootstrap, String topic, int atLeast, Duration timeout) {
         Properties p = new Properties();
-        p.put("bootstrap.servers", kafka.bootstrap());
+        p.put("bootstrap.servers", bootstrap);
         p.put("isolation.level", "read_committed");
         p.put("auto.offset.reset", "earliest");
         p.put("group.id", "reader-" + System.nanoTime());

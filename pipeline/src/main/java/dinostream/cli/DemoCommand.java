@@ -63,8 +63,8 @@ final class DemoCommand implements Callable<Integer> {
             description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes.")
     String source;
 
-    @Option(names = "--preset", paramLabel = "P", defaultValue = "fmnist-small", description = "Model (default: ${DEFAULT-VALUE}).")
-    String preset;
+    @picocli.CommandLine.ArgGroup(exclusive = true)
+    ModelOptions model;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "200", description = "Images per second into Kafka, like a camera feed (default: ${DEFAULT-VALUE}).")
     double rate;
@@ -74,6 +74,12 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "10", description = "Steps between snapshots (default: ${DEFAULT-VALUE}).")
     int snapshotEvery;
+
+    @picocli.CommandLine.Mixin
+    ScheduleOptions scheduleOptions;
+
+    @Option(names = "--no-embed", description = "Train only (all cores for the train step).")
+    boolean noEmbed;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Run folder (default: ${DEFAULT-VALUE}).")
     Path out;
@@ -89,7 +95,7 @@ final class DemoCommand implements Callable<Integer> {
         Duration runFor = parseDuration(duration);
         if (!(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
-        DinoConfig cfg = InitCommand.preset(spec, preset);
+        DinoConfig cfg = ModelOptions.resolve(model, "fmnist-small", spec);
         Path dir = out.toAbsolutePath();
         freshRun(dir);
         // The progress line says what the INFO lines would; keep the console to it and to warnings.
@@ -114,7 +120,8 @@ final class DemoCommand implements Callable<Integer> {
             o.trainer.snapshotDir = dir.resolve("snapshots").toUri().toString();
             o.trainer.snapshotEvery = snapshotEvery;
             o.trainer.broadcastEvery = 10;
-            o.trainer.warmupSteps = 50;
+            scheduleOptions.applyTo(o.trainer, spec);
+            o.embed = !noEmbed;
             o.trainer.runDir = dir.toString();
             o.embedder.threads = 1;
 
@@ -126,7 +133,7 @@ final class DemoCommand implements Callable<Integer> {
             DinoJob.build(env, o);
             JobClient job = env.executeAsync("dinostream demo");
             err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), for %s%n",
-                    kafka.bootstrap(), port, MODEL, preset, duration);
+                    kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom", duration);
 
             ImageProducer producer = ImageProducer.builder(o.bootstrap, o.imagesTopic).rate(rate).build();
             Thread feed = new Thread(() -> {
@@ -143,22 +150,28 @@ final class DemoCommand implements Callable<Integer> {
             try (BufferedWriter embeddingsOut = Files.newBufferedWriter(dir.resolve("embeddings.jsonl"), StandardCharsets.UTF_8);
                  TopicTail embeddings = new TopicTail(o.bootstrap, o.embeddingsTopic, r -> writeEmbedding(codec, r.value(), embeddingsOut));
                  TopicTail deadLetters = new TopicTail(o.bootstrap, o.deadLetterTopic, null)) {
-                AtomicBoolean stop = new AtomicBoolean();
-                sun.misc.Signal.handle(new sun.misc.Signal("INT"), s -> stop.set(true));
-                sun.misc.Signal.handle(new sun.misc.Signal("TERM"), s -> stop.set(true));
                 RunProgress progress = new RunProgress(dir);
                 boolean tty = System.console() != null;
-                long end = System.nanoTime() + runFor.toNanos(), nextLine = 0;
-                while (!stop.get() && System.nanoTime() < end && !job.getJobStatus().get().isTerminalState()) {
-                    Thread.sleep(500);
-                    JsonNode last = progress.poll();
-                    if (tty || System.nanoTime() >= nextLine) {
-                        String line = progressLine(producer, last, embeddings.count(), deadLetters.count());
-                        if (tty) err.print("\r" + line + "   ");
-                        else err.println(line);
-                        err.flush();
-                        nextLine = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                // Ctrl-C or SIGTERM ends the loop below, which then stops everything cleanly.
+                AtomicBoolean stop = new AtomicBoolean();
+                sun.misc.SignalHandler oldInt = sun.misc.Signal.handle(new sun.misc.Signal("INT"), s -> stop.set(true));
+                sun.misc.SignalHandler oldTerm = sun.misc.Signal.handle(new sun.misc.Signal("TERM"), s -> stop.set(true));
+                try {
+                    long end = System.nanoTime() + runFor.toNanos(), nextLine = 0;
+                    while (!stop.get() && System.nanoTime() < end && !job.getJobStatus().get().isTerminalState()) {
+                        Thread.sleep(500);
+                        JsonNode last = progress.poll();
+                        if (tty || System.nanoTime() >= nextLine) {
+                            String line = progressLine(producer, last, embeddings.count(), deadLetters.count());
+                            if (tty) err.print("\r" + line + "   ");
+                            else err.println(line);
+                            err.flush();
+                            nextLine = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                        }
                     }
+                } finally {
+                    sun.misc.Signal.handle(new sun.misc.Signal("INT"), oldInt);
+                    sun.misc.Signal.handle(new sun.misc.Signal("TERM"), oldTerm);
                 }
                 if (tty) err.println();
                 err.println("dinostream demo: stopping (the last checkpoint commits the pending embeddings)...");
@@ -257,12 +270,19 @@ final class DemoCommand implements Callable<Integer> {
         err.printf(Locale.ROOT, "  train steps          %,d (%,d images trained on)%n", steps, last == null ? 0 : last.path("images_seen").asLong());
         if (last != null) {
             err.printf(Locale.ROOT, "  last loss            %.4f (ln K = %.4f), teacher entropy %.3f%n", last.path("loss").asDouble(),
-                    Math.log(InitCommand.preset(spec, preset).outDim), last.path("teacher_entropy").asDouble());
+                    Math.log(ModelOptions.resolve(model, "fmnist-small", spec).outDim), last.path("teacher_entropy").asDouble());
         }
         err.printf(Locale.ROOT, "  embeddings committed %,d  -> %s%n", embeddings, dir.resolve("embeddings.jsonl"));
         err.printf(Locale.ROOT, "  dead letters         %,d%n", dead);
         err.printf(Locale.ROOT, "  snapshots            %d  -> %s%n", snapshots.size(), dir.resolve("snapshots").resolve(MODEL));
         err.printf(Locale.ROOT, "  metrics              %s%n", dir.resolve("metrics.jsonl"));
+        Path report = dir.resolve("report.html");
+        try {
+            dinostream.pipeline.viz.Report.write(dir, report);
+            err.printf(Locale.ROOT, "  report               %s%n", report);
+        } catch (Exception e) {
+            err.println("  report               not written: " + e.getMessage());
+        }
         if (json) {
             ObjectNode o = Json.object();
             o.put("images_in", producer.stats().sent());

@@ -26,7 +26,7 @@ import java.util.List;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "DINO self-supervised training on image streams: state files, train steps, benchmarks.",
-        subcommands = {DemoCommand.class, InitCommand.class, StepCommand.class, BenchCommand.class, ExportCommand.class, ProduceCommand.class, TrainCommand.class, EmbedCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, InitCommand.class, StepCommand.class, BenchCommand.class, ExportCommand.class, ProduceCommand.class, TrainCommand.class, EmbedCommand.class, KnnCommand.class, AttentionCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     static final int EXIT_RUNTIME = 1;
     static final int EXIT_USAGE = 2;

@@ -40,15 +40,7 @@ final class TrainCommand implements Callable<Integer> {
     String modelId;
 
     @ArgGroup(exclusive = true)
-    ModelSource model;
-
-    static final class ModelSource {
-        @Option(names = "--preset", paramLabel = "P", description = "test, fmnist-tiny (default), fmnist-small, vit-s16, vit-b16.")
-        String preset;
-
-        @Option(names = "--config", paramLabel = "CFG.json", description = "A configuration as JSON.")
-        Path config;
-    }
+    ModelOptions model;
 
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per train step (default: ${DEFAULT-VALUE}).")
     int batch;
@@ -56,15 +48,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--schedule", paramLabel = "continuous|cosine", defaultValue = "continuous",
-            description = "continuous: lr warm-up then constant; cosine: DINO's cosine schedules to --horizon (default: ${DEFAULT-VALUE}).")
-    String schedule;
-
-    @Option(names = "--warmup-steps", paramLabel = "N", defaultValue = "100", description = "lr warm-up of the continuous schedule (default: ${DEFAULT-VALUE}).")
-    long warmupSteps;
-
-    @Option(names = "--horizon", paramLabel = "N", defaultValue = "10000", description = "Steps of the cosine schedule (default: ${DEFAULT-VALUE}).")
-    long horizon;
+    @Mixin
+    ScheduleOptions scheduleOptions;
 
     @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; default: OUT/snapshots).")
     String snapshotDir;
@@ -119,6 +104,10 @@ final class TrainCommand implements Callable<Integer> {
                 model != null && model.config != null ? model.config : o.trainer.config().preset, o.trainer.batch,
                 o.bootstrap, o.imagesTopic, o.restorePath != null ? ", restored from " + o.restorePath : "", out.toAbsolutePath());
         env.execute("dinostream train " + o.modelId);
+        // A job that ended (--bounded) leaves a report of its run folder.
+        Path report = out.toAbsolutePath().resolve("report.html");
+        dinostream.pipeline.viz.Report.write(out.toAbsolutePath(), o.trainer.snapshotDir, report);
+        spec.commandLine().getErr().println("report: " + report);
         return 0;
     }
 
@@ -127,10 +116,8 @@ final class TrainCommand implements Callable<Integer> {
         if (snapshotEvery < 1 || snapshotKeep < 1 || broadcastEvery < 1) throw usage("--snapshot-every, --snapshot-keep and --broadcast-every must be >= 1");
         if (checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
         if (!delivery.equals("exactly-once") && !delivery.equals("at-least-once")) throw usage("--delivery must be exactly-once or at-least-once, got " + delivery);
-        if (!schedule.equals("continuous") && !schedule.equals("cosine")) throw usage("--schedule must be continuous or cosine, got " + schedule);
         if (!device.matches("cpu|cuda|cuda:\\d+")) throw usage("--device must be cpu, cuda or cuda:N, got " + device);
-        DinoConfig cfg = model != null && model.config != null ? InitCommand.readConfig(model.config)
-                : InitCommand.preset(spec, model != null && model.preset != null ? model.preset : "fmnist-tiny");
+        DinoConfig cfg = ModelOptions.resolve(model, "fmnist-tiny", spec);
 
         JobOptions o = new JobOptions();
         o.bootstrap = kafka.bootstrap;
@@ -154,9 +141,7 @@ final class TrainCommand implements Callable<Integer> {
         o.trainer.configJson = cfg.toJson();
         o.trainer.batch = batch;
         o.trainer.seed = seed;
-        o.trainer.schedule = schedule;
-        o.trainer.warmupSteps = warmupSteps;
-        o.trainer.horizonSteps = horizon;
+        scheduleOptions.applyTo(o.trainer, spec);
         o.trainer.snapshotDir = snapshotDir != null ? snapshotDir : runDir.resolve("snapshots").toUri().toString();
         o.trainer.snapshotEvery = snapshotEvery;
         o.trainer.snapshotKeep = snapshotKeep;

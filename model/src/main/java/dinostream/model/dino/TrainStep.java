@@ -31,6 +31,8 @@ public final class TrainStep {
     public static final String LR = "lr", WEIGHT_DECAY = "weight_decay", TEACHER_TEMP = "teacher_temp",
             MOMENTUM = "momentum", FREEZE_LAST_LAYER = "freeze_last_layer";
     public static final String LOSS = "loss", TEACHER_ENTROPY = "teacher_entropy", KL = "kl";
+    /** The teacher's CLS features of the global crops, [2B, D]: for collapse monitors (single-step model). */
+    public static final String TEACHER_FEATURES = "teacher_features";
 
     private TrainStep() {}
 
@@ -62,7 +64,7 @@ public final class TrainStep {
                          Map<String, Tensor> dropPathMasks) {}
 
     /** What one step produces: the next state by key and the monitoring scalars. */
-    public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl) {}
+    public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl, Tensor teacherFeatures) {}
 
     /** Emits one iteration into {@code g}. */
     public static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in) {
@@ -77,8 +79,8 @@ public final class TrainStep {
         // 2. Teacher forward on the two global crops (its tensors carry no gradient), then the
         //    student on all crops: equal-size crops share one backbone pass, the head runs once.
         Tensor globals = concat(g, 0, in.crops()[0], in.crops()[1]);
-        Tensor teacherOut = DinoHead.forward(g, c, teacher,
-                new VisionTransformer(g, c, teacher).forward(globals, null));
+        Tensor teacherFeatures = new VisionTransformer(g, c, teacher).forward(globals, null);
+        Tensor teacherOut = DinoHead.forward(g, c, teacher, teacherFeatures);
         VisionTransformer studentNet = new VisionTransformer(g, c, student);
         List<Tensor> features = new ArrayList<>();
         features.add(studentNet.forward(globals, masks(in, 0)));
@@ -139,7 +141,7 @@ public final class TrainStep {
             next.put(StateKeys.CENTER, nextCenter);
             next.put(StateKeys.STEP, dinostream.model.graph.Elementwise.add(g, in.state().get(StateKeys.STEP),
                     g.scalar(1, DType.INT64)));
-            return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl());
+            return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl(), teacherFeatures);
         });
     }
 
@@ -186,6 +188,7 @@ public final class TrainStep {
         g.output(out.loss(), LOSS);
         g.output(out.teacherEntropy(), TEACHER_ENTROPY);
         g.output(out.kl(), KL);
+        g.output(out.teacherFeatures(), TEACHER_FEATURES);
         g.metadata("dinostream.config", c.toJson());
         return new Model(g.toBytes(), c, batch, 1, dropPathInputs(c, batch), g.nodeCount());
     }

@@ -45,6 +45,7 @@ public final class TrainSession implements AutoCloseable {
     private final Map<String, OnnxTensor> state = new HashMap<>();
     private final List<AutoCloseable> owned = new ArrayList<>();   // what holds the current state
     private final SplittableRandom dropPathRng;
+    private OnnxTensor lastFeatures;   // held by the current result
 
     public TrainSession(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed) {
         this.model = model;
@@ -140,6 +141,7 @@ public final class TrainSession implements AutoCloseable {
             float[] loss = floats(r.get(TrainStep.LOSS).orElseThrow());
             float[] ent = floats(r.get(TrainStep.TEACHER_ENTROPY).orElseThrow());
             float[] kl = floats(r.get(TrainStep.KL).orElseThrow());
+            lastFeatures = (OnnxTensor) r.get(TrainStep.TEACHER_FEATURES).orElse(null);
             // The new state is the result's tensors; release what held the old one.
             closeOwned();
             owned.add(r);
@@ -153,6 +155,19 @@ public final class TrainSession implements AutoCloseable {
         } finally {
             transient_.forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * The teacher's CLS features of the last step's global crops, [2B, D] (a copy), for collapse
+     * monitors; null before the first step and for a Loop model.
+     */
+    public float[][] teacherFeatures() {
+        if (lastFeatures == null) return null;
+        long[] shape = lastFeatures.getInfo().getShape();
+        FloatBuffer b = lastFeatures.getFloatBuffer();
+        float[][] f = new float[(int) shape[0]][(int) shape[1]];
+        for (float[] row : f) b.get(row);
+        return f;
     }
 
     /** The step counter of the current state. */

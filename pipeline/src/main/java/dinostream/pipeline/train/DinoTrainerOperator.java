@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Schedules;
 import dinostream.model.dino.TrainStep;
+import dinostream.model.eval.CollapseMonitor;
 import dinostream.model.export.InferenceExport;
 import dinostream.model.io.DinoState;
 import dinostream.model.runtime.RuntimeOptions;
@@ -148,9 +149,13 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         m.lastStepEnd = now;
         stepsCounter.inc();
         imagesCounter.inc(batch.size());
-        if (metricsLog != null) metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond);
-
         long step = stats.step();   // the state's step counter after this iteration
+        if (options.monitorEvery > 0 && (step % options.monitorEvery == 0 || m.monitors == null)) monitor(m, stats);
+        if (metricsLog != null) {
+            metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond,
+                    step % Math.max(options.monitorEvery, 1) == 0 ? m.monitors : null, m.warnings);
+        }
+
         boolean snapshot = snapshots != null && step % options.snapshotEvery == 0;
         boolean broadcast = options.broadcastEvery > 0 && step % options.broadcastEvery == 0;
         if (snapshot || broadcast) {
@@ -167,6 +172,19 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             }
             if (broadcast) emitTeacher(m.modelId, state, onnx);
         }
+    }
+
+    /** Collapse monitors from the step's teacher features and centre; a warning is logged when one starts. */
+    private void monitor(LiveModel m, TrainSession.Stats stats) {
+        float[][] features = m.session.teacherFeatures();
+        if (features == null) return;
+        float[] center = m.session.get(dinostream.model.dino.StateKeys.CENTER).toFloatArray();
+        m.monitors = CollapseMonitor.of(features, center, stats.loss(), stats.teacherEntropy(), stats.kl());
+        List<CollapseMonitor.Warning> w = CollapseMonitor.warnings(m.monitors, CollapseMonitor.Thresholds.DEFAULT);
+        for (CollapseMonitor.Warning x : w) {
+            if (!m.warnings.contains(x.kind())) LOG.warn("model {} at step {}: collapse warning: {}", m.modelId, stats.step(), x.message());
+        }
+        m.warnings = w.stream().map(CollapseMonitor.Warning::kind).toList();
     }
 
     private void emitTeacher(String modelId, DinoState state, byte[] onnx) {
@@ -226,6 +244,11 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         g.gauge("step_ms", (Gauge<Double>) () -> m.stepMs);
         g.gauge("step", (Gauge<Long>) () -> m.last == null ? 0L : m.last.step());
         g.gauge("images_seen", (Gauge<Long>) () -> m.progress.imagesSeen);
+        g.gauge("embedding_std", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.embeddingStd());
+        g.gauge("effective_rank", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.effectiveRank());
+        g.gauge("center_norm", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.centerNorm());
+        g.gauge("loss_over_ln_k", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.lossOverLnK());
+        g.gauge("collapse_warnings", (Gauge<Integer>) () -> m.warnings.size());
     }
 
     /** Write-behind: each model that stepped since the last checkpoint goes into keyed state once. */
@@ -279,6 +302,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         double stepMs;
         double imagesPerSecond;
         long lastStepEnd;
+        CollapseMonitor.Monitors monitors;
+        List<CollapseMonitor.Kind> warnings = List.of();   // the collapse warnings in force
 
         LiveModel(String modelId, TrainSession session, TrainerProgress progress, DinoConfig c, int batch) {
             this.modelId = modelId;

@@ -2,6 +2,7 @@ package dinostream.pipeline.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dinostream.model.eval.CollapseMonitor;
 import dinostream.model.runtime.TrainSession;
 
 import java.io.BufferedWriter;
@@ -41,7 +42,8 @@ final class MetricsLog implements AutoCloseable {
         append(checkpoints, o);
     }
 
-    void write(String modelId, TrainSession.Stats s, TrainSession.Hyper h, long imagesSeen, double stepMs, double imagesPerS) {
+    void write(String modelId, TrainSession.Stats s, TrainSession.Hyper h, long imagesSeen, double stepMs, double imagesPerS,
+               CollapseMonitor.Monitors monitors, java.util.List<CollapseMonitor.Kind> warnings) {
         ObjectNode o = JSON.createObjectNode();
         o.put("time_ms", System.currentTimeMillis());
         o.put("model_id", modelId);
@@ -57,6 +59,14 @@ final class MetricsLog implements AutoCloseable {
         o.put("last_layer_frozen", h.freezeLastLayer());
         o.put("step_ms", stepMs);
         o.put("images_per_s", imagesPerS);
+        if (monitors != null) {
+            o.put("loss_over_ln_k", monitors.lossOverLnK());
+            o.put("embedding_std", monitors.embeddingStd());
+            o.put("effective_rank", monitors.effectiveRank());
+            o.put("center_norm", monitors.centerNorm());
+            var a = o.putArray("collapse_warnings");
+            warnings.forEach(k -> a.add(k.name().toLowerCase(java.util.Locale.ROOT)));
+        }
         append(out, o);
     }
 

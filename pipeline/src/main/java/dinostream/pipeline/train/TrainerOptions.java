@@ -18,12 +18,16 @@ public class TrainerOptions implements Serializable {
     public String schedule = "continuous";
     public long warmupSteps = 100;
     public long horizonSteps = 10_000;
+    /** A constant teacher temperature overriding the schedule's; NaN: the schedule's. */
+    public double teacherTemp = Double.NaN;
     /** Snapshot folder URI (any Flink file system); null: no snapshots. */
     public String snapshotDir;
     public int snapshotEvery = 100;
     public int snapshotKeep = 5;
     /** Send the teacher to the embedders every this many steps (and at the start); 0: never (no embedders). */
     public int broadcastEvery = 20;
+    /** Steps between collapse monitors (teacher feature spread and rank, centre norm); 0: never. */
+    public int monitorEvery = 10;
     /** Local folder for metrics.jsonl; null: none. */
     public String runDir;
     /** ONNX Runtime intra-op threads (0: all cores). */
@@ -36,10 +40,11 @@ public class TrainerOptions implements Serializable {
     }
 
     public Schedules.TrainingSchedule trainingSchedule() {
-        return switch (schedule) {
+        Schedules.TrainingSchedule s = switch (schedule) {
             case "continuous" -> Schedules.TrainingSchedule.continuous(batch, warmupSteps);
             case "cosine" -> Schedules.TrainingSchedule.dino(batch, horizonSteps);
             default -> throw new IllegalArgumentException("unknown schedule '" + schedule + "' (continuous or cosine)");
         };
+        return Double.isNaN(teacherTemp) ? s : s.withTeacherTemp(Schedules.Schedule.constant(teacherTemp));
     }
 }

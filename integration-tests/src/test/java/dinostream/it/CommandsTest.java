@@ -1,0 +1,117 @@
+package dinostream.it;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dinostream.cli.Main;
+import dinostream.pipeline.kafka.EmbeddedKafka;
+import dinostream.schemas.EmbeddingRecord;
+import dinostream.schemas.codec.AvroCodec;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The commands a user runs, as a user would check them: exit codes, records in topics, files, error lines. */
+class CommandsTest {
+    static EmbeddedKafka kafka;
+
+    record Run(int rc, String out, String err) {}
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int rc = Main.commandLine(new PrintWriter(out, true), new PrintWriter(err, true)).execute(args);
+        return new Run(rc, out.toString(), err.toString());
+    }
+
+    @BeforeAll
+    static void startKafka(@TempDir Path dir) {
+        kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start();
+    }
+
+    @AfterAll
+    static void stopKafka() {
+        if (kafka != null) kafka.close();
+    }
+
+    @Test
+    void produceThenTrainThenExport(@TempDir Path dir) throws Exception {
+        kafka.createTopic("cmd-images", 2);
+        kafka.createTopic("cmd-embeddings", 1);
+        kafka.createTopic("cmd-dead", 1);
+        Run p = run("produce", "--bootstrap", kafka.bootstrap(), "--topic", "cmd-images", "--source", "synthetic", "--limit", "40", "--json");
+        assertEquals(0, p.rc(), p.err());
+        assertEquals(40, new ObjectMapper().readTree(p.out()).get("sent").asInt());
+
+        Path out = dir.resolve("run");
+        Run t = run("train", "--bootstrap", kafka.bootstrap(), "--images-topic", "cmd-images", "--embeddings-topic", "cmd-embeddings",
+                "--dead-letter-topic", "cmd-dead", "--model-id", "cam", "--preset", "test", "--batch", "8", "--snapshot-every", "2",
+                "--checkpoint-interval", "1", "--parallelism", "1", "--threads", "1", "--bounded", "--out", out.toString());
+        assertEquals(0, t.rc(), t.err());
+        Set<String> ids = new HashSet<>();
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), "cmd-embeddings", 40, Duration.ofSeconds(30))) {
+            EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
+            assertEquals("cam", e.getModelId());
+            ids.add(e.getImageId());
+        }
+        assertEquals(40, ids.size());
+        assertEquals(5, Files.readAllLines(out.resolve("metrics.jsonl")).size());
+        Path snapshot = out.resolve("snapshots/cam/step-000000000004");
+        assertTrue(Files.exists(snapshot.resolve("manifest.json")));
+
+        Path exported = dir.resolve("export");
+        Run x = run("export", "--state", snapshot.resolve("state.safetensors").toString(), "--out", exported.toString());
+        assertEquals(0, x.rc(), x.err());
+        assertTrue(Files.size(exported.resolve("teacher-backbone.onnx")) > 0);
+        assertTrue(Files.size(exported.resolve("teacher-attention.onnx")) > 0);
+    }
+
+    @Test
+    void demoCommitsEmbeddingsAndWritesSnapshots(@TempDir Path dir) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        Run d = run("demo", "--duration", "25s", "--source", "synthetic", "--preset", "test", "--batch", "8", "--snapshot-every", "2",
+                "--rate", "100", "--web-port", Integer.toString(port), "--out", dir.toString(), "--json");
+        assertEquals(0, d.rc(), d.err());
+        JsonNode summary = new ObjectMapper().readTree(d.out());
+        assertTrue(summary.get("images_in").asLong() > 0, d.out());
+        assertTrue(summary.get("train_steps").asLong() > 0, d.out());
+        assertTrue(summary.get("embeddings_committed").asLong() > 0, d.out());
+        assertTrue(summary.get("snapshots").asInt() > 0, d.out());
+        assertEquals(summary.get("embeddings_committed").asLong(), Files.readAllLines(dir.resolve("embeddings.jsonl")).size());
+        assertTrue(d.err().contains("Flink web UI on http://127.0.0.1:" + port), d.err());
+    }
+
+    @Test
+    void badArgumentsGiveOneLineAndExitCode2() {
+        for (List<String> args : List.of(
+                List.of("train", "--preset", "test"),
+                List.of("train", "--bootstrap", "127.0.0.1:1", "--delivery", "twice"),
+                List.of("embed", "--bootstrap", "127.0.0.1:1", "--images-topic", "i", "--embeddings-topic", "e", "--snapshot", "s",
+                        "--from-offsets", "0:0", "--from-timestamp", "0"),
+                List.of("embed", "--bootstrap", "127.0.0.1:1", "--images-topic", "i", "--embeddings-topic", "e", "--snapshot", "s",
+                        "--from-offsets", "zero"),
+                List.of("demo", "--duration", "5x"))) {
+            Run r = run(args.toArray(new String[0]));
+            assertEquals(2, r.rc(), args + ": " + r.err());
+            assertTrue(r.err().startsWith("dinostream: error: "), args + ": " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), args + ": " + r.err());
+        }
+    }
+}
