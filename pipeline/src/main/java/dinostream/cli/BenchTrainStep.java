@@ -108,13 +108,13 @@ final class BenchTrainStep implements Callable<Integer> {
         double median = stepMs.length % 2 == 1 ? stepMs[stepMs.length / 2]
                 : (stepMs[stepMs.length / 2 - 1] + stepMs[stepMs.length / 2]) / 2;
         ObjectNode o = Json.object();
-        o.put("images_per_s", round(batch / (median / 1000), 2));
-        o.put("step_ms_median", round(median, 3));
-        o.put("step_ms_min", round(stepMs[0], 3));
-        o.put("step_ms_max", round(stepMs[stepMs.length - 1], 3));
-        o.put("step_ms_mean", round(Arrays.stream(stepMs).average().orElse(Double.NaN), 3));
+        o.put("images_per_s", Json.round(batch / (median / 1000), 2));
+        o.put("step_ms_median", Json.round(median, 3));
+        o.put("step_ms_min", Json.round(stepMs[0], 3));
+        o.put("step_ms_max", Json.round(stepMs[stepMs.length - 1], 3));
+        o.put("step_ms_mean", Json.round(Arrays.stream(stepMs).average().orElse(Double.NaN), 3));
         Double rss = Proc.peakRssMb();
-        if (rss != null) o.put("peak_rss_mb", round(rss, 1));
+        if (rss != null) o.put("peak_rss_mb", Json.round(rss, 1));
         else o.putNull("peak_rss_mb");
         o.put("threads", options.effectiveThreads());
         o.put("spinning", spinning);
@@ -123,10 +123,10 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("steps", steps);
         o.put("warmup", warmup);
         o.put("loop", loop);
-        o.put("build_ms", round((t1 - t0) / 1e6, 1));
-        o.put("session_ms", round(sessionNs / 1e6, 1));
+        o.put("build_ms", Json.round((t1 - t0) / 1e6, 1));
+        o.put("session_ms", Json.round(sessionNs / 1e6, 1));
         o.put("nodes", model.nodes());
-        o.put("model_mb", round(model.onnx().length / 1e6, 2));
+        o.put("model_mb", Json.round(model.onnx().length / 1e6, 2));
         o.put("loss_first", lossFirst);
         o.put("loss_last", lossLast);
         o.set("loadavg_before", Json.array(loadBefore));
@@ -167,12 +167,6 @@ final class BenchTrainStep implements Callable<Integer> {
 
     private void usage(String msg) {
         throw new ParameterException(spec.commandLine(), msg);
-    }
-
-    private static double round(double x, int digits) {
-        if (!Double.isFinite(x)) return x;
-        double p = Math.pow(10, digits);
-        return Math.round(x * p) / p;
     }
 
     private static void printTable(PrintWriter out, ObjectNode o) {

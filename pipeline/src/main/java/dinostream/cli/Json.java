@@ -25,6 +25,13 @@ final class Json {
         return a;
     }
 
+    /** x to {@code digits} decimals, for readable JSON numbers; NaN and infinities unchanged. */
+    static double round(double x, int digits) {
+        if (!Double.isFinite(x)) return x;
+        double p = Math.pow(10, digits);
+        return Math.round(x * p) / p;
+    }
+
     static void print(PrintWriter out, ObjectNode o) {
         try {
             out.println(MAPPER.writeValueAsString(o));

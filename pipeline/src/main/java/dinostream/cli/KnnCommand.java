@@ -169,10 +169,10 @@ final class KnnCommand implements Callable<Integer> {
             for (String f : List.of("snapshot", "model_id", "step", "images_seen", "model_version", "preset")) o.putNull(f);
         }
         o.put("threads", runtime.effectiveThreads());
-        o.put("seconds", round(seconds, 3));
-        o.put("feature_seconds", round(featureS, 3));
-        o.put("features_per_s", round((train.length + test.length) / featureS, 1));
-        o.put("knn_seconds", round(knnS, 3));
+        o.put("seconds", Json.round(seconds, 3));
+        o.put("feature_seconds", Json.round(featureS, 3));
+        o.put("features_per_s", Json.round((train.length + test.length) / featureS, 1));
+        o.put("knn_seconds", Json.round(knnS, 3));
         o.set("loadavg_before", Json.array(loadBefore));
         o.set("loadavg", Json.array(Proc.loadAverage()));
         if (json) Json.print(spec.commandLine().getOut(), o);
@@ -380,12 +380,6 @@ final class KnnCommand implements Callable<Integer> {
 
     private void usage(String msg) {
         throw new ParameterException(spec.commandLine(), msg);
-    }
-
-    private static double round(double x, int digits) {
-        if (!Double.isFinite(x)) return x;
-        double p = Math.pow(10, digits);
-        return Math.round(x * p) / p;
     }
 
     private static void printSummary(PrintWriter out, ObjectNode o) {
