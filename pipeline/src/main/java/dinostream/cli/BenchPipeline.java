@@ -110,6 +110,7 @@ final class BenchPipeline implements Callable<Integer> {
             o.trainer.threads = threads;
             o.trainer.runDir = dir.toString();
             o.trainer.snapshotDir = null;
+            o.probe.size = 0;   // the training rate alone; the probe is an evaluation
 
             int restPort = freePort();
             Configuration conf = DinoJob.configuration(o);

@@ -38,6 +38,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -77,6 +78,9 @@ final class DemoCommand implements Callable<Integer> {
 
     @picocli.CommandLine.Mixin
     ScheduleOptions scheduleOptions;
+
+    @picocli.CommandLine.Mixin
+    ProbeOptions probeOptions;
 
     @Option(names = "--no-embed", description = "Train only (all cores for the train step).")
     boolean noEmbed;
@@ -121,6 +125,7 @@ final class DemoCommand implements Callable<Integer> {
             o.trainer.snapshotEvery = snapshotEvery;
             o.trainer.broadcastEvery = 10;
             scheduleOptions.applyTo(o.trainer, spec);
+            probeOptions.applyTo(o.probe, spec);
             o.embed = !noEmbed;
             o.trainer.runDir = dir.toString();
             o.embedder.threads = 1;
@@ -162,7 +167,7 @@ final class DemoCommand implements Callable<Integer> {
                         Thread.sleep(500);
                         JsonNode last = progress.poll();
                         if (tty || System.nanoTime() >= nextLine) {
-                            String line = progressLine(producer, last, embeddings.count(), deadLetters.count());
+                            String line = progressLine(producer, last, embeddings.count(), deadLetters.count(), probeTop1(dir));
                             if (tty) err.print("\r" + line + "   ");
                             else err.println(line);
                             err.flush();
@@ -206,15 +211,28 @@ final class DemoCommand implements Callable<Integer> {
         };
     }
 
-    private static String progressLine(ImageProducer producer, JsonNode last, long embeddings, long dead) {
+    /** The newest k-NN probe score in the run folder, or NaN. */
+    private static double probeTop1(Path dir) {
+        try {
+            Path p = dir.resolve("probe.jsonl");
+            if (!Files.exists(p)) return Double.NaN;
+            List<String> lines = Files.readAllLines(p);
+            return lines.isEmpty() ? Double.NaN : JSON.readTree(lines.get(lines.size() - 1)).path("top1").asDouble(Double.NaN);
+        } catch (Exception e) {
+            return Double.NaN;   // being written right now; the next poll reads it
+        }
+    }
+
+    private static String progressLine(ImageProducer producer, JsonNode last, long embeddings, long dead, double knn) {
         ImageProducer.Stats s = producer.stats();
         if (last == null) {
             return String.format(Locale.ROOT, "images in %,d | waiting for the first train step... | embeddings out %,d | dead letters %,d",
                     s.sent(), embeddings, dead);
         }
-        return String.format(Locale.ROOT, "images in %,d | train %.1f img/s | step %d | loss %.3f | teacher entropy %.2f | embeddings out %,d | dead letters %,d",
+        return String.format(Locale.ROOT, "images in %,d | train %.1f img/s | step %d | loss %.3f | teacher entropy %.2f%s%s | embeddings out %,d | dead letters %,d",
                 s.sent(), last.path("images_per_s").asDouble(), last.path("step").asLong(), last.path("loss").asDouble(),
-                last.path("teacher_entropy").asDouble(), embeddings, dead);
+                last.path("teacher_entropy").asDouble(), Double.isNaN(knn) ? "" : String.format(Locale.ROOT, " | k-NN %.1f%%", knn),
+                last.path("collapse_warnings").size() > 0 ? " | COLLAPSE? " + last.path("collapse_warnings") : "", embeddings, dead);
     }
 
     private static void writeEmbedding(AvroCodec<EmbeddingRecord> codec, byte[] value, BufferedWriter out) {
@@ -307,7 +325,9 @@ final class DemoCommand implements Callable<Integer> {
                 }
             }
         }
-        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl"}) Files.deleteIfExists(dir.resolve(name));
+        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl", "probe.jsonl", "report.html"}) {
+            Files.deleteIfExists(dir.resolve(name));
+        }
     }
 
     private static int webPort(int wanted) throws Exception {

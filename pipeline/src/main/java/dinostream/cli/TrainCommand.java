@@ -51,6 +51,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ScheduleOptions scheduleOptions;
 
+    @picocli.CommandLine.Mixin
+    ProbeOptions probeOptions;
+
     @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; default: OUT/snapshots).")
     String snapshotDir;
 
@@ -142,6 +145,7 @@ final class TrainCommand implements Callable<Integer> {
         o.trainer.batch = batch;
         o.trainer.seed = seed;
         scheduleOptions.applyTo(o.trainer, spec);
+        probeOptions.applyTo(o.probe, spec);
         o.trainer.snapshotDir = snapshotDir != null ? snapshotDir : runDir.resolve("snapshots").toUri().toString();
         o.trainer.snapshotEvery = snapshotEvery;
         o.trainer.snapshotKeep = snapshotKeep;

@@ -62,4 +62,20 @@ class CollapseMonitorTest {
         assertEquals(1, w2.size(), w2.toString());
         assertEquals(CollapseMonitor.Kind.ONE_PROTOTYPE, w2.get(0).kind());
     }
+
+    @Test
+    void thresholdsSeparateTheMeasuredRuns() {
+        var t = CollapseMonitor.Thresholds.DEFAULT;
+        float[][] f = features(128, 128, false, 4);
+        // fmnist-small, healthy: the extremes seen over 270 steps.
+        assertTrue(CollapseMonitor.warnings(CollapseMonitor.of(f, new float[K], 7.996, 7.352, 0.64), t).isEmpty());
+        assertTrue(CollapseMonitor.warnings(CollapseMonitor.of(f, new float[K], 7.214, 6.635, 0.58), t).isEmpty());
+        // Without sharpening (teacher temperature 0.1): uniform teacher, loss at ln K.
+        var kinds = CollapseMonitor.warnings(CollapseMonitor.of(f, new float[K], 8.377, 8.140, 0.24), t)
+                .stream().map(CollapseMonitor.Warning::kind).toList();
+        assertEquals(java.util.List.of(CollapseMonitor.Kind.UNIFORM_TEACHER, CollapseMonitor.Kind.LOSS_AT_LN_K), kinds);
+        // Without centering: one prototype.
+        var nc = CollapseMonitor.warnings(CollapseMonitor.of(f, new float[K], 0.616, 0.109, 0.51), t);
+        assertEquals(CollapseMonitor.Kind.ONE_PROTOTYPE, nc.get(0).kind());
+    }
 }

@@ -5,6 +5,8 @@ import dinostream.pipeline.augment.AugmentFunction;
 import dinostream.pipeline.decode.DecodeFunction;
 import dinostream.pipeline.decode.Limits;
 import dinostream.pipeline.embed.EmbedderOperator;
+import dinostream.pipeline.probe.ProbeOperator;
+import dinostream.pipeline.probe.ProbeResult;
 import dinostream.pipeline.records.CropSet;
 import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.KafkaImage;
@@ -37,8 +39,9 @@ import java.util.Properties;
  * <pre>
  * Kafka images ─► decode + validate ──bad──► Kafka dead letters
  *                   ├─► multi-crop augment ─► keyBy(modelId) ─► DinoTrainer ─► teachers (broadcast) ─┐
- *                   └─► Embedder (latest teacher per model) ◄──────────────────────────────────────────┘
- *                              └─► Kafka embeddings
+ *                   ├─► Embedder (latest teacher per model) ◄──────────────────────────────────────────┤
+ *                   │          └─► Kafka embeddings                                                    │
+ *                   └─► labelled images ─► k-NN probe ◄───────────────────────────────────────────────┘
  * </pre>
  */
 public final class DinoJob {
@@ -76,7 +79,8 @@ public final class DinoJob {
                 .map(new AugmentFunction(o.trainer.configJson, o.trainer.seed))
                 .name("multi-crop augment").uid("augment");
 
-        if (!o.embed) o.trainer.broadcastEvery = 0;   // no embedder: no teacher exports to pay for
+        boolean probe = o.probe.size > 0;
+        if (!o.embed && !probe) o.trainer.broadcastEvery = 0;   // nobody reads teachers: no exports to pay for
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops
                 .keyBy(c -> c.modelId)
                 .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(o.trainer))
@@ -89,7 +93,18 @@ public final class DinoJob {
                     .uid("embedder")
                     .sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
                     .name("kafka: " + o.embeddingsTopic).uid("embeddings-sink");
-        } else {
+        }
+        if (probe) {
+            o.probe.configJson = o.trainer.configJson;
+            o.probe.batch = o.trainer.batch;
+            o.probe.runDir = o.trainer.runDir;
+            images.filter(i -> i.label != null).name("labelled images")
+                    .connect(teachers.broadcast())
+                    .transform("k-NN probe", TypeInformation.of(ProbeResult.class), new ProbeOperator(o.probe))
+                    .setParallelism(1).uid("probe")
+                    .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("probe scores (metrics, probe.jsonl)");
+        }
+        if (!o.embed && !probe) {
             teachers.sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("teachers (unused)");
         }
     }

@@ -32,6 +32,8 @@ public class JobOptions {
 
     public TrainerOptions trainer = new TrainerOptions();
     public EmbedderOptions embedder = new EmbedderOptions();
+    /** The online k-NN probe on labelled images; size 0 turns it off. */
+    public dinostream.pipeline.probe.ProbeOperator.Options probe = new dinostream.pipeline.probe.ProbeOperator.Options();
 
     /** The broker's transaction.max.timeout.ms defaults to 15 min; the connector's 1 h default would be refused. */
     public Duration transactionTimeout = Duration.ofMinutes(15);

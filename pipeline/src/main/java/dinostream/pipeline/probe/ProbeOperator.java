@@ -1,0 +1,195 @@
+package dinostream.pipeline.probe;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.eval.Knn;
+import dinostream.model.export.InferenceExport;
+import dinostream.model.runtime.RuntimeOptions;
+import dinostream.model.runtime.Sessions;
+import dinostream.pipeline.embed.EmbedInput;
+import dinostream.pipeline.records.DecodedImage;
+import dinostream.pipeline.records.TeacherUpdate;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The online probe: holds a bounded, uniformly sampled set of labelled images per model (reservoir
+ * sampling, in operator state) and scores each new teacher, at most every {@code everySteps} steps,
+ * by DINO's weighted k-NN with half of the set as memory bank and half as queries. Scores go out
+ * as {@link ProbeResult}s, to a Flink gauge and to the run folder's probe.jsonl.
+ */
+public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
+        implements TwoInputStreamOperator<DecodedImage, TeacherUpdate, ProbeResult> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(ProbeOperator.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Settings of the probe. */
+    public static class Options implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public String configJson;
+        /** Labelled images held per model. */
+        public int size = 1000;
+        /** Minimum steps between two scores of one model. */
+        public int everySteps = 100;
+        public int k = 20;
+        public double temperature = 0.07;
+        /** Images per train step, to put the scores on an images-seen axis. */
+        public int batch = 64;
+        /** Local folder for probe.jsonl; null: none. */
+        public String runDir;
+    }
+
+    private final Options options;
+    private transient ListState<DecodedImage> heldState;
+    private transient ListState<String> seenState;
+    private transient Map<String, List<DecodedImage>> held;
+    private transient Map<String, Long> seen;
+    private transient Map<String, Long> lastScored;
+    private transient Map<String, Double> lastTop1;
+    private transient SplittableRandom rng;
+    private transient DinoConfig config;
+
+    public ProbeOperator(Options options) {
+        this.options = options;
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        heldState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("probe-images", TypeInformation.of(DecodedImage.class)));
+        seenState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>("probe-seen", TypeInformation.of(String.class)));
+        held = new HashMap<>();
+        seen = new HashMap<>();
+        lastScored = new HashMap<>();
+        lastTop1 = new HashMap<>();
+        for (DecodedImage i : heldState.get()) held.computeIfAbsent(i.modelId, k -> new ArrayList<>()).add(i);
+        for (String s : seenState.get()) {
+            int eq = s.lastIndexOf('=');
+            seen.put(s.substring(0, eq), Long.parseLong(s.substring(eq + 1)));
+        }
+        rng = new SplittableRandom(0x5eed);
+        config = DinoConfig.fromJson(options.configJson);
+    }
+
+    @Override
+    public void processElement1(StreamRecord<DecodedImage> element) {
+        DecodedImage img = element.getValue();
+        if (img.label == null) return;
+        List<DecodedImage> set = held.computeIfAbsent(img.modelId, k -> {
+            getMetricGroup().addGroup("model", k).gauge("knn_top1", (Gauge<Double>) () -> lastTop1.getOrDefault(k, Double.NaN));
+            return new ArrayList<>();
+        });
+        long n = seen.merge(img.modelId, 1L, Long::sum);
+        // Algorithm R: every labelled image so far is in the set with the same probability.
+        if (set.size() < options.size) set.add(img);
+        else {
+            long j = rng.nextLong(n);
+            if (j < options.size) set.set((int) j, img);
+        }
+    }
+
+    @Override
+    public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
+        TeacherUpdate t = element.getValue();
+        List<DecodedImage> set = held.get(t.modelId);
+        if (set == null || set.size() < 20) return;
+        Long last = lastScored.get(t.modelId);
+        if (last != null && t.step - last < options.everySteps) return;
+        lastScored.put(t.modelId, t.step);
+        long t0 = System.nanoTime();
+        ProbeResult r = score(t, set);
+        lastTop1.put(t.modelId, r.top1);
+        LOG.info("model {} at step {}: k-NN probe top-1 {} % ({} bank / {} queries, {} ms)", t.modelId, t.step,
+                String.format("%.2f", r.top1), r.bank, r.queries, String.format("%.0f", (System.nanoTime() - t0) / 1e6));
+        append(r);
+        output.collect(new StreamRecord<>(r));
+    }
+
+    private ProbeResult score(TeacherUpdate t, List<DecodedImage> set) throws Exception {
+        int n = set.size(), side = config.imgSize, per = config.inChans * side * side;
+        float[] input = new float[n * per];
+        for (int i = 0; i < n; i++) EmbedInput.write(set.get(i), config, input, i * per);
+        float[][] features;
+        try (OrtSession s = Sessions.create(t.onnx, RuntimeOptions.cpu().withThreads(1));
+             OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input), new long[]{n, config.inChans, side, side});
+             OrtSession.Result out = s.run(Map.of(InferenceExport.INPUT, x))) {
+            features = (float[][]) out.get(0).getValue();
+        }
+        int bank = n / 2, classes = 0;
+        for (DecodedImage i : set) classes = Math.max(classes, i.label + 1);
+        float[][] train = new float[bank][], test = new float[n - bank][];
+        int[] trainLabels = new int[bank], testLabels = new int[n - bank];
+        for (int i = 0; i < n; i++) {
+            if (i < bank) {
+                train[i] = features[i];
+                trainLabels[i] = set.get(i).label;
+            } else {
+                test[i - bank] = features[i];
+                testLabels[i - bank] = set.get(i).label;
+            }
+        }
+        Knn.Result k = Knn.evaluate(train, trainLabels, test, testLabels, Math.min(options.k, bank), options.temperature, classes);
+        ProbeResult r = new ProbeResult();
+        r.modelId = t.modelId;
+        r.step = t.step;
+        r.top1 = k.top1();
+        r.top5 = k.top5();
+        r.bank = bank;
+        r.queries = n - bank;
+        return r;
+    }
+
+    private void append(ProbeResult r) throws IOException {
+        if (options.runDir == null) return;
+        ObjectNode o = JSON.createObjectNode();
+        o.put("time_ms", System.currentTimeMillis());
+        o.put("model_id", r.modelId);
+        o.put("step", r.step);
+        o.put("images_seen", r.step * options.batch);
+        o.put("top1", r.top1);
+        o.put("top5", r.top5);
+        o.put("bank", r.bank);
+        o.put("queries", r.queries);
+        Path dir = Path.of(options.runDir);
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("probe.jsonl"), JSON.writeValueAsString(o) + "\n", StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        List<DecodedImage> all = new ArrayList<>();
+        held.values().forEach(all::addAll);
+        heldState.update(all);
+        List<String> s = new ArrayList<>();
+        seen.forEach((k, v) -> s.add(k + "=" + v));
+        seenState.update(s);
+    }
+}

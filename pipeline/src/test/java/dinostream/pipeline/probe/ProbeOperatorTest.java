@@ -1,0 +1,90 @@
+package dinostream.pipeline.probe;
+
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Presets;
+import dinostream.model.export.InferenceExport;
+import dinostream.model.io.DinoState;
+import dinostream.pipeline.records.DecodedImage;
+import dinostream.pipeline.records.TeacherUpdate;
+import org.apache.flink.streaming.util.TwoInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ProbeOperatorTest {
+    static final DinoConfig CFG = Presets.get("test");
+
+    static DecodedImage image(int i, int label) {
+        DecodedImage d = new DecodedImage();
+        d.id = "img-" + i;
+        d.modelId = "m";
+        d.label = label;
+        d.width = d.height = CFG.imgSize;
+        d.channels = 1;
+        d.pixels = new byte[CFG.imgSize * CFG.imgSize];
+        Random r = new Random(i);
+        // Class 0 dark, class 1 bright: separable by any reasonable feature.
+        for (int p = 0; p < d.pixels.length; p++) d.pixels[p] = (byte) (label == 0 ? r.nextInt(40) : 215 + r.nextInt(40));
+        return d;
+    }
+
+    static TeacherUpdate teacher(long step) {
+        return new TeacherUpdate("m", step, "v" + step, InferenceExport.backboneModel(DinoState.init(CFG, 1)));
+    }
+
+    static ProbeOperator.Options options(Path dir, int size) {
+        ProbeOperator.Options o = new ProbeOperator.Options();
+        o.configJson = CFG.toJson();
+        o.size = size;
+        o.everySteps = 10;
+        o.runDir = dir.toString();
+        o.batch = 8;
+        return o;
+    }
+
+    @Test
+    void scoresEachTeacherAtMostEveryNStepsOnTheHeldImages(@TempDir Path dir) throws Exception {
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
+            h.open();
+            for (int i = 0; i < 100; i++) h.processElement1(image(i, i % 2), i);
+            h.processElement2(teacher(10), 0);
+            h.processElement2(teacher(15), 0);   // within 10 steps of the last score: skipped
+            h.processElement2(teacher(20), 0);
+            List<ProbeResult> out = h.extractOutputValues();
+            assertEquals(Arrays.asList(10L, 20L), out.stream().map(r -> r.step).toList());
+            assertEquals(30, out.get(0).bank);     // the reservoir holds 60 of the 100
+            assertEquals(30, out.get(0).queries);
+            assertTrue(out.get(0).top1 > 90, "dark vs bright: " + out.get(0).top1);
+        }
+        List<String> lines = Files.readAllLines(dir.resolve("probe.jsonl"));
+        assertEquals(2, lines.size());
+        assertTrue(lines.get(1).contains("\"images_seen\":160"), lines.get(1));
+    }
+
+    @Test
+    void unlabelledImagesAreIgnoredAndTheSetSurvivesARestore(@TempDir Path dir) throws Exception {
+        var snapshot = (org.apache.flink.runtime.checkpoint.OperatorSubtaskState) null;
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
+            h.open();
+            for (int i = 0; i < 30; i++) h.processElement1(image(i, i % 2), i);
+            DecodedImage unlabelled = image(99, 0);
+            unlabelled.label = null;
+            h.processElement1(unlabelled, 0);
+            snapshot = h.snapshot(1, 1);
+        }
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
+            h.initializeState(snapshot);
+            h.open();
+            h.processElement2(teacher(10), 0);
+            assertEquals(30, h.extractOutputValues().get(0).bank + h.extractOutputValues().get(0).queries);
+        }
+    }
+}
