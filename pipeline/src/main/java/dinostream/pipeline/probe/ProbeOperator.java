@@ -118,7 +118,8 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
         TeacherUpdate t = element.getValue();
         List<DecodedImage> set = held.get(t.modelId);
-        if (set == null || set.size() < 20) return;
+        // A score on a handful of images would say little: wait for a fuller set.
+        if (set == null || set.size() < Math.min(options.size, 200)) return;
         Long last = lastScored.get(t.modelId);
         if (last != null && t.step - last < options.everySteps) return;
         lastScored.put(t.modelId, t.step);

@@ -74,7 +74,7 @@ class ProbeOperatorTest {
         var snapshot = (org.apache.flink.runtime.checkpoint.OperatorSubtaskState) null;
         try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
             h.open();
-            for (int i = 0; i < 30; i++) h.processElement1(image(i, i % 2), i);
+            for (int i = 0; i < 60; i++) h.processElement1(image(i, i % 2), i);
             DecodedImage unlabelled = image(99, 0);
             unlabelled.label = null;
             h.processElement1(unlabelled, 0);
@@ -84,7 +84,7 @@ class ProbeOperatorTest {
             h.initializeState(snapshot);
             h.open();
             h.processElement2(teacher(10), 0);
-            assertEquals(30, h.extractOutputValues().get(0).bank + h.extractOutputValues().get(0).queries);
+            assertEquals(60, h.extractOutputValues().get(0).bank + h.extractOutputValues().get(0).queries);
         }
     }
 }
