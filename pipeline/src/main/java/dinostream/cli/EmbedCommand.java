@@ -68,9 +68,8 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallel embedders (default: the cores).")
     int parallelism;
 
-    @Option(names = "--delivery", paramLabel = "exactly-once|at-least-once", defaultValue = "exactly-once",
-            description = "Kafka delivery of the embeddings (default: ${DEFAULT-VALUE}).")
-    String delivery;
+    @Mixin
+    DeliveryOptions delivery;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Folder for the checkpoints of the run (default: ${DEFAULT-VALUE}).")
     Path out;
@@ -78,7 +77,7 @@ final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (batch < 1) throw usage("--batch must be at least 1");
-        if (!delivery.equals("exactly-once") && !delivery.equals("at-least-once")) throw usage("--delivery must be exactly-once or at-least-once");
+        boolean exactlyOnce = delivery.exactlyOnce(spec);
         OffsetsInitializer start = from.timestamp != null ? OffsetsInitializer.timestamp(parseTime("--from-timestamp", from.timestamp))
                 : OffsetsInitializer.offsets(offsets(from.offsets), org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST);
         OffsetsInitializer end = toTimestamp != null ? OffsetsInitializer.timestamp(parseTime("--to-timestamp", toTimestamp))
@@ -92,7 +91,7 @@ final class EmbedCommand implements Callable<Integer> {
         o.embeddingsTopic = embeddingsTopic;
         o.deadLetterTopic = deadLetterTopic;
         o.groupId = "dinostream-embed-" + t.manifest().modelId();
-        o.exactlyOnce = delivery.equals("exactly-once");
+        o.exactlyOnce = exactlyOnce;
         o.parallelism = parallelism;
         o.checkpointInterval = Duration.ofSeconds(10);
         o.checkpointDir = out.toAbsolutePath().resolve("checkpoints").toUri().toString();

@@ -78,9 +78,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Run folder: metrics.jsonl, default snapshot and checkpoint folders (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--delivery", paramLabel = "exactly-once|at-least-once", defaultValue = "exactly-once",
-            description = "Embeddings and dead letters: Kafka transactions per checkpoint (consumers read_committed), or at-least-once (default: ${DEFAULT-VALUE}).")
-    String delivery;
+    @Mixin
+    DeliveryOptions delivery;
 
     @Option(names = "--no-embed", description = "Train only: no embeddings.")
     boolean noEmbed;
@@ -118,7 +117,6 @@ final class TrainCommand implements Callable<Integer> {
         if (batch < 2) throw usage("--batch must be at least 2, got " + batch);
         if (snapshotEvery < 1 || snapshotKeep < 1 || broadcastEvery < 1) throw usage("--snapshot-every, --snapshot-keep and --broadcast-every must be >= 1");
         if (checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
-        if (!delivery.equals("exactly-once") && !delivery.equals("at-least-once")) throw usage("--delivery must be exactly-once or at-least-once, got " + delivery);
         if (!device.matches("cpu|cuda|cuda:\\d+")) throw usage("--device must be cpu, cuda or cuda:N, got " + device);
         DinoConfig cfg = ModelOptions.resolve(model, "fmnist-tiny", spec);
 
@@ -130,7 +128,7 @@ final class TrainCommand implements Callable<Integer> {
         o.deadLetterTopic = deadLetterTopic;
         o.modelId = modelId;
         o.groupId = "dinostream-" + modelId;
-        o.exactlyOnce = delivery.equals("exactly-once");
+        o.exactlyOnce = delivery.exactlyOnce(spec);
         o.embed = !noEmbed;
         o.parallelism = parallelism;
         o.bounded = bounded;

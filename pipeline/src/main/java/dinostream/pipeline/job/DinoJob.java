@@ -57,6 +57,13 @@ public final class DinoJob {
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
         if (o.restorePath != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, o.restorePath);
+        // A local MiniCluster listens on loopback only (on a cluster these come from its own configuration).
+        conf.set(org.apache.flink.configuration.JobManagerOptions.BIND_HOST, "127.0.0.1");
+        conf.set(org.apache.flink.configuration.JobManagerOptions.ADDRESS, "127.0.0.1");
+        conf.set(org.apache.flink.configuration.TaskManagerOptions.BIND_HOST, "127.0.0.1");
+        conf.set(org.apache.flink.configuration.TaskManagerOptions.HOST, "127.0.0.1");
+        conf.set(org.apache.flink.configuration.RestOptions.BIND_ADDRESS, "127.0.0.1");
+        conf.set(org.apache.flink.configuration.RestOptions.ADDRESS, "127.0.0.1");
         return conf;
     }
 

@@ -209,7 +209,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         if (progress == null) progress = new TrainerProgress();
         TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch,
                 k -> TrainStep.build(config, options.batch));
-        TrainSession session = new TrainSession(model, state, runtimeOptions(), options.seed ^ modelId.hashCode());
+        // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
+        TrainSession session = new TrainSession(model, state, runtimeOptions(),
+                options.seed ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
         LiveModel created = new LiveModel(modelId, session, progress, config, options.batch);
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
