@@ -114,8 +114,6 @@ final class BenchPipeline implements Callable<Integer> {
 
             int restPort = freePort();
             Configuration conf = DinoJob.configuration(o);
-            conf.set(RestOptions.BIND_ADDRESS, "127.0.0.1");
-            conf.set(RestOptions.ADDRESS, "127.0.0.1");
             conf.set(RestOptions.PORT, restPort);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
             DinoJob.build(env, o);

@@ -23,7 +23,9 @@ import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -64,7 +66,7 @@ final class DemoCommand implements Callable<Integer> {
             description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes.")
     String source;
 
-    @picocli.CommandLine.ArgGroup(exclusive = true)
+    @ArgGroup(exclusive = true)
     ModelOptions model;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "200", description = "Images per second into Kafka, like a camera feed (default: ${DEFAULT-VALUE}).")
@@ -76,10 +78,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "10", description = "Steps between snapshots (default: ${DEFAULT-VALUE}).")
     int snapshotEvery;
 
-    @picocli.CommandLine.Mixin
+    @Mixin
     ScheduleOptions scheduleOptions;
 
-    @picocli.CommandLine.Mixin
+    @Mixin
     ProbeOptions probeOptions;
 
     @Option(names = "--no-embed", description = "Train only (all cores for the train step).")
@@ -131,8 +133,6 @@ final class DemoCommand implements Callable<Integer> {
             o.embedder.threads = 1;
 
             Configuration conf = DinoJob.configuration(o);
-            conf.set(RestOptions.BIND_ADDRESS, "127.0.0.1");
-            conf.set(RestOptions.ADDRESS, "127.0.0.1");
             conf.set(RestOptions.PORT, port);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
             DinoJob.build(env, o);
@@ -184,7 +184,7 @@ final class DemoCommand implements Callable<Integer> {
                 stopJob(job, dir, err);
                 waitForQuiet(embeddings);
                 JsonNode last = progress.poll();
-                summary(dir, producer, last, embeddings.count(), deadLetters.count(), (System.nanoTime() - started) / 1e9, port, err);
+                summary(dir, cfg, producer, last, embeddings.count(), deadLetters.count(), (System.nanoTime() - started) / 1e9, err);
             }
         }
         return 0;
@@ -277,8 +277,8 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    private void summary(Path dir, ImageProducer producer, JsonNode last, long embeddings, long dead, double seconds,
-                         int port, PrintWriter err) throws Exception {
+    private void summary(Path dir, DinoConfig cfg, ImageProducer producer, JsonNode last, long embeddings, long dead,
+                         double seconds, PrintWriter err) throws Exception {
         SnapshotStore store = new SnapshotStore(dir.resolve("snapshots").toUri().toString(), 5);
         var snapshots = store.list(MODEL);
         long steps = last == null ? 0 : last.path("step").asLong();
@@ -288,7 +288,7 @@ final class DemoCommand implements Callable<Integer> {
         err.printf(Locale.ROOT, "  train steps          %,d (%,d images trained on)%n", steps, last == null ? 0 : last.path("images_seen").asLong());
         if (last != null) {
             err.printf(Locale.ROOT, "  last loss            %.4f (ln K = %.4f), teacher entropy %.3f%n", last.path("loss").asDouble(),
-                    Math.log(ModelOptions.resolve(model, "fmnist-small", spec).outDim), last.path("teacher_entropy").asDouble());
+                    Math.log(cfg.outDim), last.path("teacher_entropy").asDouble());
         }
         err.printf(Locale.ROOT, "  embeddings committed %,d  -> %s%n", embeddings, dir.resolve("embeddings.jsonl"));
         err.printf(Locale.ROOT, "  dead letters         %,d%n", dead);

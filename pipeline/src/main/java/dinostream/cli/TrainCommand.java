@@ -51,7 +51,7 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ScheduleOptions scheduleOptions;
 
-    @picocli.CommandLine.Mixin
+    @Mixin
     ProbeOptions probeOptions;
 
     @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; default: OUT/snapshots).")
