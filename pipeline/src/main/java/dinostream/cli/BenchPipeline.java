@@ -84,7 +84,7 @@ final class BenchPipeline implements Callable<Integer> {
     public Integer call() throws Exception {
         if (images < batch * (warmupSteps + 2)) throw new ParameterException(spec.commandLine(), "--images must cover at least --warmup-steps + 2 batches");
         PrintWriter err = spec.commandLine().getErr();
-        DinoConfig cfg = InitCommand.preset(spec, preset);
+        DinoConfig cfg = ModelOptions.preset(spec, preset);
         Path dir = out != null ? out : Files.createTempDirectory("dinostream-bench-");
         double[] loadBefore = Proc.loadAverage();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {

@@ -63,7 +63,7 @@ final class BenchTrainStep implements Callable<Integer> {
     public Integer call() {
         checkOptions();
         PrintWriter err = spec.commandLine().getErr();
-        DinoConfig cfg = InitCommand.preset(spec, preset);
+        DinoConfig cfg = ModelOptions.preset(spec, preset);
         RuntimeOptions options = RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning);
         double[] loadBefore = Proc.loadAverage();
 

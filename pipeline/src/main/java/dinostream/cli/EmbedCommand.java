@@ -1,5 +1,6 @@
 package dinostream.cli;
 
+import dinostream.pipeline.job.Deployment;
 import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.records.TeacherUpdate;
@@ -65,18 +66,23 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "64", description = "Images per inference call (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallel embedders (default: the cores).")
+    @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallel embedders (default: locally the cores, on a cluster its parallelism.default).")
     int parallelism;
 
     @Mixin
     DeliveryOptions delivery;
 
-    @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Folder for the checkpoints of the run (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Local runs: folder for the checkpoints of the run (default: dinostream-out; on a cluster the cluster's checkpointing).")
     Path out;
+
+    @Option(names = "--shared-file-system", description = "On a cluster: a file:// checkpoint location is on a file system every process mounts at the same path.")
+    boolean sharedFileSystem;
 
     @Override
     public Integer call() throws Exception {
         if (batch < 1) throw usage("--batch must be at least 1");
+        Deployment where = Deployment.current();
+        if (where == Deployment.CLUSTER && out != null) throw usage("--out is for local runs; on a cluster the backfill takes the cluster's checkpointing");
         boolean exactlyOnce = delivery.exactlyOnce(spec);
         OffsetsInitializer start = from.timestamp != null ? OffsetsInitializer.timestamp(parseTime("--from-timestamp", from.timestamp))
                 : OffsetsInitializer.offsets(offsets(from.offsets), org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST);
@@ -93,18 +99,21 @@ final class EmbedCommand implements Callable<Integer> {
         o.groupId = "dinostream-embed-" + t.manifest().modelId();
         o.exactlyOnce = exactlyOnce;
         o.parallelism = parallelism;
-        o.checkpointInterval = Duration.ofSeconds(10);
-        o.checkpointDir = out.toAbsolutePath().resolve("checkpoints").toUri().toString();
+        o.deployment = where;
+        o.checkpointInterval = where == Deployment.LOCAL ? Duration.ofSeconds(10) : null;
+        o.checkpointDir = where == Deployment.LOCAL
+                ? (out != null ? out : Path.of("dinostream-out")).toAbsolutePath().resolve("checkpoints").toUri().toString() : null;
         o.embedder.configJson = t.manifest().dinoConfig().toJson();
         o.embedder.batch = batch;
         TeacherUpdate pinned = new TeacherUpdate(t.manifest().modelId(), t.manifest().step(), t.manifest().modelVersion(), t.onnx());
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
+        if (where == Deployment.CLUSTER) Submission.requireClusterCheckpointing(env, sharedFileSystem);
         DinoJob.buildBackfill(env, o, pinned, start, end);
         spec.commandLine().getErr().printf("embedding %s with model %s step %d (version %s)%n",
                 imagesTopic, pinned.modelId, pinned.step, pinned.version.substring(0, 12));
-        env.execute("dinostream embed " + pinned.modelId);
-        spec.commandLine().getErr().println("done");
+        Submission.run(env, "dinostream embed " + pinned.modelId, where, spec);
+        if (where == Deployment.LOCAL) spec.commandLine().getErr().println("done");
         return 0;
     }
 

@@ -3,13 +3,11 @@ package dinostream.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.ParamSpec;
-import dinostream.model.dino.Presets;
 import dinostream.model.io.DinoState;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
@@ -46,7 +44,7 @@ final class InitCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        DinoConfig cfg = source.preset != null ? preset(spec, source.preset) : readConfig(source.config);
+        DinoConfig cfg = source.preset != null ? ModelOptions.preset(spec, source.preset) : ModelOptions.readConfig(source.config);
         DinoState state = DinoState.init(cfg, seed);
         Files.createDirectories(out.toAbsolutePath().getParent());
         state.save(out);
@@ -66,23 +64,5 @@ final class InitCommand implements Callable<Integer> {
             Json.print(spec.commandLine().getOut(), o);
         }
         return 0;
-    }
-
-    /** A preset by name; an unknown name is a usage error (exit 2) listing the known ones. */
-    static DinoConfig preset(CommandSpec spec, String name) {
-        try {
-            return Presets.get(name);
-        } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), e.getMessage());
-        }
-    }
-
-    static DinoConfig readConfig(Path file) throws Exception {
-        String text = Files.readString(file);
-        try {
-            return DinoConfig.fromJson(text);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
     }
 }

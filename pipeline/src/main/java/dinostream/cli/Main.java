@@ -1,5 +1,6 @@
 package dinostream.cli;
 
+import dinostream.pipeline.job.Deployment;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -45,7 +46,16 @@ public final class Main implements Runnable {
                 + String.join(", ", spec.subcommands().keySet().stream().filter(n -> !n.equals("help")).toList()) + ")");
     }
 
+    /**
+     * The launcher's entry point. Locally it ends the process with the exit code; when Flink's client
+     * calls it (this jar given to {@code flink run} or the REST API) it behaves as {@link JobMain}:
+     * no System.exit, an error is an exception for Flink to report.
+     */
     public static void main(String[] args) {
+        if (Deployment.current() == Deployment.CLUSTER) {
+            JobMain.runUnderFlink(new Main(), args);
+            return;
+        }
         PrintWriter out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         PrintWriter err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
         int rc = configure(new CommandLine(new Main()), out, err).execute(args);

@@ -2,7 +2,9 @@ package dinostream.cli;
 
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.job.Checkpoints;
+import dinostream.pipeline.job.Deployment;
 import dinostream.pipeline.job.DinoJob;
+import dinostream.pipeline.snapshot.Manifest;
 import dinostream.pipeline.job.JobOptions;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -19,7 +21,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train DINO continuously on a Kafka image stream and emit embeddings as it learns.",
-                "Runs on a local Flink MiniCluster; the same jar runs on a cluster with `flink run`."})
+                "Runs on a local Flink MiniCluster; submitted by Flink's client (flink run, REST) it runs on that cluster,",
+                "with the cluster's checkpointing, state backend and restart strategy (ops/flink/dinostream.yaml)."})
 final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -39,6 +42,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--model-id", paramLabel = "ID", defaultValue = "default", description = "Model of records that name none (default: ${DEFAULT-VALUE}).")
     String modelId;
 
+    @Option(names = "--models", paramLabel = "A,B,...", split = ",",
+            description = {"The models this job trains, each on a trainer subtask of its own; records naming another go to the dead letters (UNKNOWN_MODEL).",
+                    "Keep the list (and its order) for the job's life: the models' state is keyed by it. Default: any model a record names."})
+    java.util.List<String> models = new java.util.ArrayList<>();
+
     @ArgGroup(exclusive = true)
     ModelOptions model;
 
@@ -54,7 +62,7 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ProbeOptions probeOptions;
 
-    @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; default: OUT/snapshots).")
+    @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; locally default OUT/snapshots; required on a cluster).")
     String snapshotDir;
 
     @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "100", description = "Steps between snapshots (default: ${DEFAULT-VALUE}).")
@@ -66,16 +74,19 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--broadcast-every", paramLabel = "N", defaultValue = "20", description = "Steps between teacher updates to the embedders (default: ${DEFAULT-VALUE}).")
     int broadcastEvery;
 
-    @Option(names = "--checkpoint-dir", paramLabel = "URI", description = "Checkpoint folder, retained on cancel (default: OUT/checkpoints).")
+    @Option(names = "--checkpoint-dir", paramLabel = "URI", description = "Checkpoint folder, retained on cancel (locally default OUT/checkpoints; on a cluster the cluster's execution.checkpointing.dir).")
     String checkpointDir;
 
-    @Option(names = "--checkpoint-interval", paramLabel = "SECONDS", defaultValue = "30", description = "Seconds between checkpoints (default: ${DEFAULT-VALUE}).")
-    long checkpointSeconds;
+    @Option(names = "--checkpoint-interval", paramLabel = "SECONDS", description = "Seconds between checkpoints (locally default 30; on a cluster the cluster's execution.checkpointing.interval).")
+    Long checkpointSeconds;
 
-    @Option(names = "--restore", paramLabel = "latest|PATH", description = "Resume from the newest retained checkpoint, or from a checkpoint/savepoint folder.")
+    @Option(names = "--shared-file-system", description = "On a cluster: file:// locations are on a file system every JobManager and TaskManager mounts at the same path (NFS).")
+    boolean sharedFileSystem;
+
+    @Option(names = "--restore", paramLabel = "latest|PATH", description = "Local runs: resume from the newest retained checkpoint, or from a checkpoint/savepoint folder (on a cluster: flink run -s PATH).")
     String restore;
 
-    @Option(names = "--out", paramLabel = "DIR", defaultValue = "dinostream-out", description = "Run folder: metrics.jsonl, default snapshot and checkpoint folders (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Local runs: the run folder (metrics.jsonl, probe.jsonl, report.html, default snapshot and checkpoint folders) (default: dinostream-out).")
     Path out;
 
     @Mixin
@@ -84,10 +95,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-embed", description = "Train only: no embeddings.")
     boolean noEmbed;
 
-    @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallelism of decode, augment and embed (default: the cores).")
+    @Option(names = "--parallelism", paramLabel = "N", defaultValue = "0", description = "Parallelism of decode, augment and embed (default: locally the cores, on a cluster its parallelism.default).")
     int parallelism;
 
-    @Option(names = "--threads", paramLabel = "T", defaultValue = "0", description = "ONNX Runtime threads of the train step (default: all cores).")
+    @Option(names = "--threads", paramLabel = "T", defaultValue = "0", description = "ONNX Runtime threads of the train step (default: locally all cores, on a cluster the TaskManager's cores / its slots).")
     int threads;
 
     @Option(names = "--device", paramLabel = "cpu|cuda|cuda:N", defaultValue = "cpu",
@@ -99,24 +110,42 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        JobOptions o = options();
+        Deployment where = Deployment.current();
+        JobOptions o = options(where);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
+        if (where == Deployment.CLUSTER) Submission.requireClusterCheckpointing(env, sharedFileSystem);
         DinoJob.build(env, o);
-        spec.commandLine().getErr().printf("training model %s (%s, batch %d) on %s/%s%s; run folder %s%n", o.modelId,
+        String name = DinoJob.trainJobName(o);
+        spec.commandLine().getErr().printf("%s (%s, batch %d) on %s/%s%s%s%n", name,
                 model != null && model.config != null ? model.config : o.trainer.config().preset, o.trainer.batch,
-                o.bootstrap, o.imagesTopic, o.restorePath != null ? ", restored from " + o.restorePath : "", out.toAbsolutePath());
-        env.execute("dinostream train " + o.modelId);
-        // A job that ended (--bounded) leaves a report of its run folder.
-        Path report = out.toAbsolutePath().resolve("report.html");
-        dinostream.pipeline.viz.Report.write(out.toAbsolutePath(), o.trainer.snapshotDir, report);
-        spec.commandLine().getErr().println("report: " + report);
+                o.bootstrap, o.imagesTopic, o.restorePath != null ? ", restored from " + o.restorePath : "",
+                where == Deployment.LOCAL ? "; run folder " + runDir() : "; snapshots " + o.trainer.snapshotDir);
+        Submission.run(env, name, where, spec);
+        // A local job that ended (--bounded) leaves a report of its run folder.
+        if (where == Deployment.LOCAL) LocalRun.report(runDir(), o.trainer.snapshotDir, spec.commandLine().getErr());
         return 0;
     }
 
-    JobOptions options() throws Exception {
+    private Path runDir() {
+        return (out != null ? out : Path.of("dinostream-out")).toAbsolutePath();
+    }
+
+    JobOptions options(Deployment where) throws Exception {
         if (batch < 2) throw usage("--batch must be at least 2, got " + batch);
         if (snapshotEvery < 1 || snapshotKeep < 1 || broadcastEvery < 1) throw usage("--snapshot-every, --snapshot-keep and --broadcast-every must be >= 1");
-        if (checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
+        if (checkpointSeconds != null && checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
+        if (parallelism < 0 || threads < 0) throw usage("--parallelism and --threads must be >= 0");
+        for (String m : models) {
+            if (!Manifest.MODEL_ID.matcher(m).matches()) throw usage("--models: '" + m + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");
+        }
+        if (new java.util.HashSet<>(models).size() != models.size()) throw usage("--models lists a model twice: " + String.join(",", models));
+        if (where == Deployment.CLUSTER) {
+            if (restore != null) throw usage("--restore is for local runs; on a cluster resume with Flink's own: flink run -s <checkpoint or savepoint path> ...");
+            if (out != null) throw usage("--out is for local runs; on a cluster the job's record is Flink's metrics and the snapshots under --snapshot-dir");
+            if (snapshotDir == null) throw usage("--snapshot-dir URI is required on a cluster (s3://..., hdfs://..., or file:// with --shared-file-system)");
+            Submission.requireShared("--snapshot-dir", snapshotDir, sharedFileSystem);
+            if (checkpointDir != null) Submission.requireShared("--checkpoint-dir", checkpointDir, sharedFileSystem);
+        }
         if (!device.matches("cpu|cuda|cuda:\\d+")) throw usage("--device must be cpu, cuda or cuda:N, got " + device);
         DinoConfig cfg = ModelOptions.resolve(model, "fmnist-tiny", spec);
 
@@ -127,14 +156,17 @@ final class TrainCommand implements Callable<Integer> {
         o.embeddingsTopic = embeddingsTopic;
         o.deadLetterTopic = deadLetterTopic;
         o.modelId = modelId;
+        o.models = new java.util.ArrayList<>(models);
+        o.deployment = where;
         o.groupId = "dinostream-" + modelId;
         o.exactlyOnce = delivery.exactlyOnce(spec);
         o.embed = !noEmbed;
         o.parallelism = parallelism;
         o.bounded = bounded;
-        o.checkpointInterval = Duration.ofSeconds(checkpointSeconds);
-        Path runDir = out.toAbsolutePath();
-        o.checkpointDir = checkpointDir != null ? checkpointDir : runDir.resolve("checkpoints").toUri().toString();
+        boolean local = where == Deployment.LOCAL;
+        Path runDir = runDir();
+        o.checkpointInterval = checkpointSeconds != null ? Duration.ofSeconds(checkpointSeconds) : local ? Duration.ofSeconds(30) : null;
+        o.checkpointDir = checkpointDir != null ? checkpointDir : local ? runDir.resolve("checkpoints").toUri().toString() : null;
         if (restore != null) {
             o.restorePath = restore.equals("latest") ? Checkpoints.latest(o.checkpointDir)
                     .orElseThrow(() -> new CliFailure("--restore latest: no completed checkpoint under " + o.checkpointDir)) : restore;
@@ -148,7 +180,8 @@ final class TrainCommand implements Callable<Integer> {
         o.trainer.snapshotEvery = snapshotEvery;
         o.trainer.snapshotKeep = snapshotKeep;
         o.trainer.broadcastEvery = broadcastEvery;
-        o.trainer.runDir = runDir.toString();
+        // The run folder's files (metrics.jsonl, probe.jsonl) are local: on a cluster each TaskManager would write its own.
+        o.trainer.runDir = local ? runDir.toString() : null;
         o.trainer.threads = threads;
         o.trainer.device = device;
         return o;

@@ -7,6 +7,7 @@ import dinostream.model.graph.Attr;
 import dinostream.model.graph.DType;
 import dinostream.model.graph.Graph;
 import dinostream.model.graph.Tensor;
+import dinostream.model.runtime.DirectMemory;
 import dinostream.model.runtime.RuntimeOptions;
 import dinostream.model.runtime.Sessions;
 
@@ -147,10 +148,11 @@ public final class Knn {
         if ((long) n * d > Integer.MAX_VALUE / 4) {
             throw new IllegalArgumentException("the memory bank of " + n + " x " + d + " floats is over 2 GB, too large for one tensor");
         }
-        FloatBuffer bank = direct((long) n * d);
-        normalizeInto("train", train, 0, n, d, bank);
         int qb = Math.min(block, test.length);
-        FloatBuffer query = direct((long) qb * d);
+        // Direct and in native order: ONNX Runtime reads them in place; freed on the way out.
+        ByteBuffer bankBytes = DirectMemory.allocate(4L * n * d), queryBytes = DirectMemory.allocate(4L * qb * d);
+        FloatBuffer bank = bankBytes.asFloatBuffer(), query = queryBytes.asFloatBuffer();
+        normalizeInto("train", train, 0, n, d, bank);
         float[][] sims = new float[test.length][];
         int[][] idx = new int[test.length][];
         try (OrtSession s = Sessions.create(graph(n, d, k), runtime);
@@ -175,6 +177,9 @@ public final class Knn {
             }
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed in the k-NN search: " + e.getMessage(), e);
+        } finally {
+            DirectMemory.free(bankBytes);
+            DirectMemory.free(queryBytes);
         }
         return new Neighbours(sims, idx);
     }
@@ -214,11 +219,6 @@ public final class Knn {
             int o = i * d;
             for (int j = 0; j < d; j++) dst.put(o + j, (float) (row[j] * inv));
         }
-    }
-
-    private static FloatBuffer direct(long floats) {
-        // Direct and in native order: ONNX Runtime reads it in place instead of copying.
-        return ByteBuffer.allocateDirect(Math.toIntExact(floats * 4)).order(ByteOrder.nativeOrder()).asFloatBuffer();
     }
 
     private static void checkLabels(String what, int[] labels, int n, int classes) {

@@ -303,7 +303,8 @@ public final class DinoState {
 
     private static TensorData fill(ParamSpec p, DoubleSupplier values) {
         int n = Math.toIntExact(p.numel());
-        ByteBuffer b = ByteBuffer.allocateDirect(Math.multiplyExact(n, 4)).order(ByteOrder.LITTLE_ENDIAN);
+        // On the heap: a runtime copies it into memory it accounts for (TrainSession frees its copy after the first step).
+        ByteBuffer b = ByteBuffer.allocate(Math.multiplyExact(n, 4)).order(ByteOrder.LITTLE_ENDIAN);
         FloatBuffer f = b.asFloatBuffer();
         for (int i = 0; i < n; i++) f.put(i, (float) values.getAsDouble());
         return TensorData.wrap(DType.F32, p.shape(), b);

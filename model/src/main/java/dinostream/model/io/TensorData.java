@@ -134,8 +134,8 @@ public final class TensorData implements TensorSource {
     }
 
     /**
-     * A read-only view of the float32 elements; direct when the bytes are (file-mapped or built
-     * here), so {@code OnnxTensor.createTensor(env, buf, shape)} uses it without copying.
+     * A read-only view of the float32 elements; direct when the bytes are (file-mapped), so
+     * {@code OnnxTensor.createTensor(env, buf, shape)} uses it without copying.
      */
     public FloatBuffer asFloatBuffer() {
         require(DType.F32, "asFloatBuffer");
@@ -279,8 +279,9 @@ public final class TensorData implements TensorSource {
         }
     }
 
+    /** On the heap: a runtime copies what it reads into memory it accounts for (see TrainSession). */
     private static ByteBuffer allocate(long bytes) {
-        return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
+        return ByteBuffer.allocate(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     private void require(DType t, String what) {

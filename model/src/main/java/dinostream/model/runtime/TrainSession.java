@@ -45,6 +45,10 @@ public final class TrainSession implements AutoCloseable {
     private final Map<String, OnnxTensor> state = new HashMap<>();
     private final List<AutoCloseable> owned = new ArrayList<>();   // what holds the current state
     private final SplittableRandom dropPathRng;
+    /** Direct copies of the initial state, read by ONNX Runtime until the first step replaces it. */
+    private final List<ByteBuffer> loadCopies = new ArrayList<>();
+    /** Crops given in heap buffers go through these, one per view, instead of a new direct buffer per step. */
+    private final InputBuffer[] cropBuffers;
     private OnnxTensor lastFeatures;   // held by the current result
 
     public TrainSession(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed) {
@@ -61,6 +65,8 @@ public final class TrainSession implements AutoCloseable {
         this.keys = StateKeys.all(config);
         this.session = Sessions.create(model.onnx(), options);
         this.dropPathRng = new SplittableRandom(dropPathSeed);
+        this.cropBuffers = new InputBuffer[config.nCrops()];
+        for (int v = 0; v < cropBuffers.length; v++) cropBuffers[v] = new InputBuffer();
         try {
             for (String k : keys) {
                 OnnxTensor t = toOrt(initial.get(k));
@@ -110,7 +116,8 @@ public final class TrainSession implements AutoCloseable {
                     throw new IllegalArgumentException("crops/" + v + " has " + crops[v].remaining() + " values, expected " + need
                             + " for shape " + java.util.Arrays.toString(shape));
                 }
-                in.put(TrainStep.crop(v), keep(transient_, OnnxTensor.createTensor(env, crops[v], shape)));
+                FloatBuffer direct = crops[v].isDirect() ? crops[v] : cropBuffers[v].fill(crops[v]);
+                in.put(TrainStep.crop(v), keep(transient_, OnnxTensor.createTensor(env, direct, shape)));
             }
             float[] lr = new float[k], wd = new float[k], tt = new float[k], mom = new float[k];
             boolean[] freeze = new boolean[k];
@@ -144,6 +151,7 @@ public final class TrainSession implements AutoCloseable {
             lastFeatures = (OnnxTensor) r.get(TrainStep.TEACHER_FEATURES).orElse(null);
             // The new state is the result's tensors; release what held the old one.
             closeOwned();
+            freeLoadCopies();
             owned.add(r);
             state.putAll(next);
             long last = step();
@@ -265,27 +273,37 @@ public final class TrainSession implements AutoCloseable {
         };
     }
 
-    /** ONNX Runtime reads direct native-order buffers in place; anything else is copied once here. */
-    private static ByteBuffer direct(TensorData d) {
+    /**
+     * ONNX Runtime reads direct native-order buffers in place; anything else is copied once here,
+     * into a buffer freed as soon as the first step has replaced the initial state.
+     */
+    private ByteBuffer direct(TensorData d) {
         ByteBuffer b = d.data();
         if (b.isDirect() && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) return b.order(ByteOrder.nativeOrder());
-        ByteBuffer c = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.nativeOrder());
+        ByteBuffer c = DirectMemory.allocate(b.remaining());
+        loadCopies.add(c);
         c.put(b).flip();
         return c;
     }
 
+    private void freeLoadCopies() {
+        loadCopies.forEach(DirectMemory::free);
+        loadCopies.clear();
+    }
+
+    /** A heap copy: state copies (snapshots, teacher exports) must not draw on the direct-buffer pool. */
     private static TensorData fromOrt(OnnxTensor t) {
         long[] shape = t.getInfo().getShape();
         return switch (t.getInfo().type) {
             case FLOAT -> {
                 FloatBuffer f = t.getFloatBuffer();
-                ByteBuffer b = ByteBuffer.allocateDirect(f.remaining() * 4).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer b = ByteBuffer.allocate(f.remaining() * 4).order(ByteOrder.LITTLE_ENDIAN);
                 b.asFloatBuffer().put(f);
                 yield TensorData.wrap(DType.F32, shape, b);
             }
             case INT64 -> {
                 LongBuffer l = t.getLongBuffer();
-                ByteBuffer b = ByteBuffer.allocateDirect(l.remaining() * 8).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer b = ByteBuffer.allocate(l.remaining() * 8).order(ByteOrder.LITTLE_ENDIAN);
                 b.asLongBuffer().put(l);
                 yield TensorData.wrap(DType.I64, shape, b);
             }
@@ -320,6 +338,8 @@ public final class TrainSession implements AutoCloseable {
     @Override
     public void close() {
         closeOwned();
+        freeLoadCopies();
+        for (InputBuffer b : cropBuffers) b.close();
         state.clear();
         try {
             session.close();

@@ -12,8 +12,41 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainSessionTest {
+    static FloatBuffer[] randomCrops(DinoConfig c, int batch, Random r) {
+        FloatBuffer[] crops = new FloatBuffer[c.nCrops()];
+        for (int v = 0; v < crops.length; v++) {
+            long[] sh = TrainStep.cropShape(c, batch, v);
+            float[] x = new float[(int) (sh[0] * sh[1] * sh[2] * sh[3])];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            crops[v] = FloatBuffer.wrap(x);
+        }
+        return crops;
+    }
+
+    /**
+     * On a TaskManager the direct-buffer pool is a declared budget: the state's load copies go once
+     * the first step has replaced them, the crops reuse one buffer per view, and close frees the rest,
+     * so a restarted task does not find its predecessor's buffers still counted.
+     */
+    @Test
+    void directMemoryIsTheCropsOnceTheFirstStepRan() {
+        DinoConfig c = Presets.get("fmnist-small");
+        TrainMemory need = TrainMemory.of(c, 2);
+        long before = DirectMemory.used();
+        Random r = new Random(3);
+        TrainSession s = new TrainSession(TrainStep.build(c, 2), DinoState.init(c, 4), RuntimeOptions.cpu().withThreads(1), 0);
+        long loaded = DirectMemory.used() - before;
+        assertTrue(loaded >= 0.99 * need.stateBytes(), "the state is loaded through direct buffers: " + loaded);
+        for (int i = 0; i < 3; i++) s.run(randomCrops(c, 2, r), new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false));
+        long running = DirectMemory.used() - before;
+        assertTrue(running <= need.cropBytes() + (64 << 10), "after the first step only the crops stay: " + running + " bytes, crops " + need.cropBytes());
+        s.close();
+        assertTrue(DirectMemory.used() - before <= 64 << 10, "closed: " + (DirectMemory.used() - before));
+    }
+
     @Test
     void stateBytesEqualTheSerializedStateAfterSteps() {
         DinoConfig c = Presets.get("test");

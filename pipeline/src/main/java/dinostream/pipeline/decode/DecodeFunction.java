@@ -26,9 +26,13 @@ import org.apache.flink.util.OutputTag;
  * {@link #DEAD_LETTERS} carrying its original key and value bytes, its Kafka coordinates, the
  * stage, and the reason as {@code CODE: message}; the job goes on.
  *
- * <p>Metrics: counter {@code decodedImages}, and in group {@code dead_letters} one counter per
- * reason code in lower case ({@code unknown_schema}, {@code bad_encoding}, {@code too_many_pixels},
- * ...), all registered at open so that they show as 0 until something fails.
+ * <p>With a list of models ({@code --models}), a record naming another model is a dead letter too
+ * (stage {@code route}, reason {@code UNKNOWN_MODEL}).
+ *
+ * <p>Metrics: counter {@code decodedImages}, and one counter {@code dead_letters} per reason code
+ * under the label {@code reason} (group {@code reason}: in Prometheus
+ * {@code ..._reason_dead_letters{reason="TOO_MANY_PIXELS"}}), all registered at open so that they
+ * show as 0 until something fails.
  */
 public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
 
@@ -41,10 +45,13 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
     /** The codes {@link CodecException#code()} gives. */
     static final String UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA";
     static final String BAD_ENCODING = "BAD_ENCODING";
+    static final String STAGE_ROUTE = "route";
+    static final String UNKNOWN_MODEL = "UNKNOWN_MODEL";
 
     private final String defaultModelId;
     private final int channels;
     private final Limits limits;
+    private final java.util.Set<String> models;
 
     private transient AvroCodec<ImageRecord> codec;
     private transient ImageDecoder decoder;
@@ -55,13 +62,15 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
      * @param defaultModelId the model for records without a modelId ({@code --model-id})
      * @param channels       1 or 3: what the model takes; images are converted to it
      * @param limits         the largest image accepted
+     * @param models         the models the job trains; empty: any
      */
-    public DecodeFunction(String defaultModelId, int channels, Limits limits) {
+    public DecodeFunction(String defaultModelId, int channels, Limits limits, java.util.List<String> models) {
         if (defaultModelId == null || defaultModelId.isBlank()) throw new IllegalArgumentException("defaultModelId is empty");
         if (channels != 1 && channels != 3) throw new IllegalArgumentException("channels must be 1 or 3, not " + channels);
         this.defaultModelId = defaultModelId;
         this.channels = channels;
         this.limits = limits;
+        this.models = new java.util.HashSet<>(models);
     }
 
     @Override
@@ -71,14 +80,10 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
         decoder = new ImageDecoder();
         MetricGroup metrics = getRuntimeContext().getMetricGroup();
         decoded = metrics.counter("decodedImages");
-        MetricGroup dead = metrics.addGroup("dead_letters");
         deadLetters = new HashMap<>();
-        for (String code : new String[] {UNKNOWN_SCHEMA, BAD_ENCODING}) {
-            deadLetters.put(code, dead.counter(code.toLowerCase(Locale.ROOT)));
-        }
-        for (DecodeException.Reason r : DecodeException.Reason.values()) {
-            deadLetters.put(r.name(), dead.counter(r.metricName()));
-        }
+        java.util.List<String> codes = new java.util.ArrayList<>(java.util.List.of(UNKNOWN_SCHEMA, BAD_ENCODING, UNKNOWN_MODEL));
+        for (DecodeException.Reason r : DecodeException.Reason.values()) codes.add(r.name());
+        for (String code : codes) deadLetters.put(code, metrics.addGroup("reason", code).counter("dead_letters"));
     }
 
     @Override
@@ -104,6 +109,10 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
         d.eventTime = r.getEventTime().toEpochMilli();
         String modelId = r.getModelId();
         d.modelId = modelId == null || modelId.isBlank() ? defaultModelId : modelId;
+        if (!models.isEmpty() && !models.contains(d.modelId)) {
+            reject(in, ctx, STAGE_ROUTE, UNKNOWN_MODEL, "model '" + d.modelId + "' is not one this job trains (--models " + String.join(",", new java.util.TreeSet<>(models)) + ")");
+            return;
+        }
         d.label = r.getLabel();
         d.width = px.width();
         d.height = px.height();

@@ -4,6 +4,8 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtSession;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.export.InferenceExport;
+import dinostream.model.runtime.InputBuffer;
+import dinostream.model.runtime.OnnxRuntimeNatives;
 import dinostream.model.runtime.RuntimeOptions;
 import dinostream.model.runtime.Sessions;
 import dinostream.pipeline.records.DecodedImage;
@@ -22,7 +24,6 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.FloatBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -43,6 +44,8 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
 
     private final EmbedderOptions options;
 
+    /** The batch handed to ONNX Runtime: one direct buffer, reused. */
+    private transient InputBuffer input;
     private transient ListState<TeacherUpdate> teacherState;
     private transient ListState<DecodedImage> waitingState;
     private transient Map<String, Teacher> teachers;
@@ -80,6 +83,8 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     public void open() throws Exception {
         super.open();
         embedded = getMetricGroup().counter("embeddings");
+        input = new InputBuffer();
+        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
     }
 
     @Override
@@ -138,7 +143,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         int n = batch.size(), c = config.inChans, side = config.imgSize;
         float[] input = new float[n * c * side * side];
         for (int i = 0; i < n; i++) EmbedInput.write(batch.get(i), config, input, i * c * side * side);
-        try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input), new long[]{n, c, side, side});
+        try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), this.input.fill(input, input.length), new long[]{n, c, side, side});
              OrtSession.Result r = t.session().run(Map.of(InferenceExport.INPUT, x))) {
             float[][] vectors = (float[][]) r.get(0).getValue();
             for (int i = 0; i < n; i++) {
@@ -182,6 +187,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     @Override
     public void close() throws Exception {
         if (teachers != null) teachers.values().forEach(EmbedderOperator::close);
+        if (input != null) input.close();
         super.close();
     }
 

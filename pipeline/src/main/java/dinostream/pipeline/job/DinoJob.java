@@ -12,6 +12,7 @@ import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.KafkaImage;
 import dinostream.pipeline.records.TeacherUpdate;
 import dinostream.pipeline.train.DinoTrainerOperator;
+import dinostream.pipeline.train.ModelRouting;
 import dinostream.schemas.DeadLetter;
 import dinostream.schemas.EmbeddingRecord;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -47,9 +48,21 @@ import java.util.Properties;
 public final class DinoJob {
     private DinoJob() {}
 
-    /** Flink settings the job depends on: checkpoints on (unaligned, retained), heap state, restore. */
+    /** The trainer's key groups: fixed, because the --models keys are computed for them (ModelRouting). */
+    public static final int TRAINER_MAX_PARALLELISM = 128;
+
+    /**
+     * Flink settings of the job. Locally: checkpoints on (unaligned, retained), heap state, restore,
+     * loopback listeners. On a cluster, checkpointing, state backend, restart strategy and retention
+     * are the cluster's (ops/flink/dinostream.yaml); only what the user asked for explicitly is set.
+     */
     public static Configuration configuration(JobOptions o) {
         Configuration conf = new Configuration();
+        if (o.deployment == Deployment.CLUSTER) {
+            if (o.checkpointInterval != null) conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval);
+            if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
+            return conf;
+        }
         conf.set(StateBackendOptions.STATE_BACKEND, "hashmap");
         conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval);
         // A train step holds its input for a while: aligned barriers would queue behind it.
@@ -67,16 +80,25 @@ public final class DinoJob {
         return conf;
     }
 
+    /** The job's name: what it trains, as the Flink UI and metrics show it. */
+    public static String trainJobName(JobOptions o) {
+        return "dinostream train " + (o.models.isEmpty() ? "(any model; unnamed: " + o.modelId + ")" : String.join(",", o.models));
+    }
+
     /** Adds the topology to {@code env}; the caller executes it. */
     public static void build(StreamExecutionEnvironment env, JobOptions o) {
         DinoConfig config = o.trainer.config();
         if (o.parallelism > 0) env.setParallelism(o.parallelism);
+        // A local MiniCluster runs one trainer on the whole machine; on a cluster 0 means the TaskManager's cores per slot.
+        if (o.deployment == Deployment.LOCAL && o.trainer.threads == 0) o.trainer.threads = Runtime.getRuntime().availableProcessors();
+        ModelRouting routing = ModelRouting.of(o.models, TRAINER_MAX_PARALLELISM);
+        o.trainer.routing = routing;
 
         DataStream<KafkaImage> records = env.fromSource(imagesSource(o), WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
                 .uid("images-source");
 
         SingleOutputStreamOperator<DecodedImage> images = records
-                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT))
+                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT, o.models))
                 .name("decode + validate").uid("decode");
         images.getSideOutput(DecodeFunction.DEAD_LETTERS)
                 .sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
@@ -89,9 +111,12 @@ public final class DinoJob {
         boolean probe = o.probe.size > 0;
         if (!o.embed && !probe) o.trainer.broadcastEvery = 0;   // nobody reads teachers: no exports to pay for
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops
-                .keyBy(c -> c.modelId)
+                .keyBy(c -> routing.keyOf(c.modelId))
                 .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(o.trainer))
-                .uid("trainer");
+                .uid("trainer")
+                .setMaxParallelism(TRAINER_MAX_PARALLELISM);
+        // One trainer subtask per listed model (ModelRouting spreads them); else the job's parallelism.
+        if (!o.models.isEmpty()) teachers.setParallelism(o.models.size());
 
         if (o.embed) {
             o.embedder.configJson = o.trainer.configJson;
@@ -136,7 +161,7 @@ public final class DinoJob {
         // Every image is embedded with the pinned model, whatever modelId it names.
         String modelId = pinned.modelId;
         SingleOutputStreamOperator<DecodedImage> images = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
-                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT))
+                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT, java.util.List.of()))
                 .name("decode + validate")
                 .map(i -> {
                     i.modelId = modelId;

@@ -4,6 +4,8 @@ import dinostream.pipeline.embed.EmbedderOptions;
 import dinostream.pipeline.train.TrainerOptions;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -15,6 +17,12 @@ public class JobOptions {
     public String deadLetterTopic = "dead-letters";
     /** The model of records that name none. */
     public String modelId = "default";
+    /**
+     * The models this job trains ({@code --models}); records naming another go to the dead letters
+     * (UNKNOWN_MODEL), and each model gets its own trainer subtask where parallelism allows. Empty:
+     * any model a record names.
+     */
+    public List<String> models = new ArrayList<>();
     public String groupId = "dinostream";
     /** Client settings passed to every Kafka client (security, sizes). */
     public Map<String, String> kafkaProperties = new LinkedHashMap<>();
@@ -24,8 +32,11 @@ public class JobOptions {
     /** Stop at the offsets that are latest when the job starts (tests, backfills); else run forever. */
     public boolean bounded = false;
 
+    /** Where the job runs: locally the job sets checkpointing itself; on a cluster the cluster's configuration does. */
+    public Deployment deployment = Deployment.LOCAL;
+    /** Checkpoint interval; null on a cluster: the cluster's execution.checkpointing.interval. */
     public Duration checkpointInterval = Duration.ofSeconds(30);
-    /** Checkpoint folder URI; retained on cancel. */
+    /** Checkpoint folder URI, retained on cancel; null on a cluster: the cluster's execution.checkpointing.dir. */
     public String checkpointDir;
     /** A checkpoint or savepoint folder to restore from; null: start fresh. */
     public String restorePath;

@@ -7,11 +7,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.eval.Knn;
 import dinostream.model.export.InferenceExport;
+import dinostream.model.runtime.InputBuffer;
+import dinostream.model.runtime.OnnxRuntimeNatives;
 import dinostream.model.runtime.RuntimeOptions;
 import dinostream.model.runtime.Sessions;
 import dinostream.pipeline.embed.EmbedInput;
 import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.train.StepLog;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -26,7 +29,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.Serializable;
-import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,6 +76,11 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     private transient Map<String, Double> lastTop1;
     private transient SplittableRandom rng;
     private transient DinoConfig config;
+    private transient java.util.Set<String> gauges;
+    /** The probe set handed to ONNX Runtime: one direct buffer, reused. */
+    private transient InputBuffer input;
+    /** probe.jsonl of a local run. */
+    private transient StepLog log;
 
     public ProbeOperator(Options options) {
         this.options = options;
@@ -88,6 +95,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         seen = new HashMap<>();
         lastScored = new HashMap<>();
         lastTop1 = new HashMap<>();
+        gauges = new java.util.HashSet<>();
         for (DecodedImage i : heldState.get()) held.computeIfAbsent(i.modelId, k -> new ArrayList<>()).add(i);
         for (String s : seenState.get()) {
             int eq = s.lastIndexOf('=');
@@ -98,13 +106,26 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     }
 
     @Override
+    public void open() throws Exception {
+        super.open();
+        // Models restored with their probe sets report at once, not only models first seen after the start.
+        held.keySet().forEach(this::registerGauge);
+        input = new InputBuffer();
+        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
+    }
+
+    private void registerGauge(String modelId) {
+        if (gauges.add(modelId)) {
+            getMetricGroup().addGroup("model", modelId).gauge("knn_top1", (Gauge<Double>) () -> lastTop1.getOrDefault(modelId, Double.NaN));
+        }
+    }
+
+    @Override
     public void processElement1(StreamRecord<DecodedImage> element) {
         DecodedImage img = element.getValue();
         if (img.label == null) return;
-        List<DecodedImage> set = held.computeIfAbsent(img.modelId, k -> {
-            getMetricGroup().addGroup("model", k).gauge("knn_top1", (Gauge<Double>) () -> lastTop1.getOrDefault(k, Double.NaN));
-            return new ArrayList<>();
-        });
+        registerGauge(img.modelId);
+        List<DecodedImage> set = held.computeIfAbsent(img.modelId, k -> new ArrayList<>());
         long n = seen.merge(img.modelId, 1L, Long::sum);
         // Algorithm R: every labelled image so far is in the set with the same probability.
         if (set.size() < options.size) set.add(img);
@@ -117,6 +138,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     @Override
     public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
         TeacherUpdate t = element.getValue();
+        registerGauge(t.modelId);
         List<DecodedImage> set = held.get(t.modelId);
         // A score on a handful of images would say little: wait for a fuller set.
         if (set == null || set.size() < Math.min(options.size, 200)) return;
@@ -138,7 +160,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         for (int i = 0; i < n; i++) EmbedInput.write(set.get(i), config, input, i * per);
         float[][] features;
         try (OrtSession s = Sessions.create(t.onnx, RuntimeOptions.cpu().withThreads(1));
-             OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input), new long[]{n, config.inChans, side, side});
+             OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), this.input.fill(input, input.length), new long[]{n, config.inChans, side, side});
              OrtSession.Result out = s.run(Map.of(InferenceExport.INPUT, x))) {
             features = (float[][]) out.get(0).getValue();
         }
@@ -177,10 +199,15 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         o.put("top5", r.top5);
         o.put("bank", r.bank);
         o.put("queries", r.queries);
-        Path dir = Path.of(options.runDir);
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("probe.jsonl"), JSON.writeValueAsString(o) + "\n", StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        if (log == null) log = new StepLog(Path.of(options.runDir).resolve("probe.jsonl"));
+        log.append(o);
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (input != null) input.close();
+        if (log != null) log.close();
+        super.close();
     }
 
     @Override

@@ -7,7 +7,9 @@ import dinostream.model.dino.TrainStep;
 import dinostream.model.eval.CollapseMonitor;
 import dinostream.model.export.InferenceExport;
 import dinostream.model.io.DinoState;
+import dinostream.model.runtime.OnnxRuntimeNatives;
 import dinostream.model.runtime.RuntimeOptions;
+import dinostream.model.runtime.TrainMemory;
 import dinostream.model.runtime.TrainSession;
 import dinostream.pipeline.augment.MultiCrop;
 import dinostream.pipeline.records.CropSet;
@@ -58,6 +60,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private static final Logger LOG = LoggerFactory.getLogger(DinoTrainerOperator.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    private static final String MODEL_STATE = "dino-state";
+
     private final TrainerOptions options;
 
     private transient ValueState<byte[]> modelState;
@@ -80,7 +84,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         modelState = context.getKeyedStateStore().getState(
-                new ValueStateDescriptor<>("dino-state", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+                new ValueStateDescriptor<>(MODEL_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
         progressState = context.getKeyedStateStore().getState(
                 new ValueStateDescriptor<>("progress", TypeInformation.of(TrainerProgress.class)));
         pendingState = context.getKeyedStateStore().getListState(
@@ -98,12 +102,30 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         snapshots = options.snapshotDir == null ? null : new SnapshotStore(options.snapshotDir, options.snapshotKeep);
         stepsCounter = getMetricGroup().counter("train_steps");
         imagesCounter = getMetricGroup().counter("train_images");
+        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
+        // Restored models come back at once: their gauges are there before their next image, and a
+        // checkpoint written under another --models list is refused here, not silently retrained.
+        List<String> restored;
+        org.apache.flink.runtime.state.KeyedStateBackend<String> backend = getKeyedStateBackend();
+        try (var keys = backend.getKeys(MODEL_STATE, org.apache.flink.runtime.state.VoidNamespace.INSTANCE)) {
+            restored = keys.toList();
+        }
+        for (String key : restored) {
+            options.routing.checkRestored(key);
+            setCurrentKey(key);
+            liveModel(key);
+        }
     }
 
     @Override
     public void processElement(StreamRecord<CropSet> element) throws Exception {
         CropSet crops = element.getValue();
         LiveModel m = liveModel((String) getCurrentKey());
+        if (m.announce) {
+            m.announce = false;
+            DinoState state = m.session.state();
+            emitTeacher(m.modelId, state, InferenceExport.backboneModel(state));
+        }
         if (crops.views() != config.nCrops() || crops.channels != config.inChans) {
             throw new IllegalStateException("crops of image " + crops.id + " have " + crops.views() + " views and "
                     + crops.channels + " channels; model " + m.modelId + " needs " + config.nCrops() + " and " + config.inChans);
@@ -191,10 +213,14 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         output.collect(new StreamRecord<>(new TeacherUpdate(modelId, state.step(), ModelVersion.of(state), onnx)));
     }
 
-    /** The live model of a key: restored from keyed state, or initialized on its first image. */
-    private LiveModel liveModel(String modelId) throws Exception {
-        LiveModel m = live.get(modelId);
+    /** The live model of a trainer key (the current key): restored from keyed state, or initialized on its first image. */
+    private LiveModel liveModel(String key) throws Exception {
+        LiveModel m = live.get(key);
         if (m != null) return m;
+        String modelId = ModelRouting.modelOf(key);
+        TrainMemory need = TrainMemory.of(config, options.batch);
+        TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need,
+                "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch + ")");
         byte[] bytes = modelState.value();
         DinoState state;
         TrainerProgress progress = progressState.value();
@@ -212,18 +238,24 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
         TrainSession session = new TrainSession(model, state, runtimeOptions(),
                 options.seed ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
-        LiveModel created = new LiveModel(modelId, session, progress, config, options.batch);
+        LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch);
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
-        live.put(modelId, created);
+        live.put(key, created);
         registerMetrics(created);
-        if (options.broadcastEvery > 0) emitTeacher(modelId, state, InferenceExport.backboneModel(state));   // embedders start at once
+        // Embedders start at once with a new model; a restored one is announced with its next image
+        // (not from open(), before the restored in-flight records), until then they have their own copy.
+        if (options.broadcastEvery > 0) {
+            if (bytes == null) emitTeacher(modelId, state, InferenceExport.backboneModel(state));
+            else created.announce = true;
+        }
         return created;
     }
 
     /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */
     private RuntimeOptions runtimeOptions() {
-        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads);
+        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads > 0 ? options.threads : TaskManagerBudget.threadsPerSlot(
+                getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration()));
         if (options.device.equals("cpu")) return r;
         if (options.device.startsWith("cuda:")) return r.onCuda(Integer.parseInt(options.device.substring(5)));
         List<Integer> gpus = new ArrayList<>();
@@ -261,7 +293,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         for (LiveModel m : live.values()) {
             if (!m.dirty) continue;
             long t0 = System.nanoTime();
-            setCurrentKey(m.modelId);
+            setCurrentKey(m.key);
             byte[] bytes = m.session.stateBytes();
             modelState.update(bytes);
             m.progress.offsetsJson = JSON.writeValueAsString(new TreeMap<>(m.offsets));
@@ -293,12 +325,15 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     /** A model being trained in this subtask. */
     static final class LiveModel {
         final String modelId;
+        final String key;
         final TrainSession session;
         final TrainerProgress progress;
         final Map<String, Long> offsets = new HashMap<>();
         final float[][] views;
         int pending;
         boolean dirty;
+        /** Restored: its teacher goes to the embedders with its next image. */
+        boolean announce;
         TrainSession.Stats last;
         TrainSession.Hyper hyper;
         double stepMs;
@@ -307,8 +342,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         CollapseMonitor.Monitors monitors;
         List<CollapseMonitor.Kind> warnings = List.of();   // the collapse warnings in force
 
-        LiveModel(String modelId, TrainSession session, TrainerProgress progress, DinoConfig c, int batch) {
+        LiveModel(String modelId, String key, TrainSession session, TrainerProgress progress, DinoConfig c, int batch) {
             this.modelId = modelId;
+            this.key = key;
             this.session = session;
             this.progress = progress;
             this.views = new float[c.nCrops()][];

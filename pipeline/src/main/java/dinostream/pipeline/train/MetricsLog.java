@@ -14,19 +14,19 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /**
- * The run folder's history for reports: metrics.jsonl, one JSON object per train step, and
- * checkpoints.jsonl, one per model state written behind for a checkpoint (its size and cost).
+ * The run folder's history for reports of local runs: metrics.jsonl, one JSON object per train
+ * step (once, also after a replay), and checkpoints.jsonl, one per model state written behind for a
+ * checkpoint (its size and cost). On a cluster there is no run folder: Flink's metrics are the record.
  */
 final class MetricsLog implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final BufferedWriter out;
+    private final StepLog out;
     private final BufferedWriter checkpoints;
 
     MetricsLog(String runDir) throws IOException {
         Path dir = Path.of(runDir);
         Files.createDirectories(dir);
-        out = Files.newBufferedWriter(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        out = new StepLog(dir.resolve("metrics.jsonl"));
         checkpoints = Files.newBufferedWriter(dir.resolve("checkpoints.jsonl"), StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
@@ -67,7 +67,7 @@ final class MetricsLog implements AutoCloseable {
             var a = o.putArray("collapse_warnings");
             warnings.forEach(k -> a.add(k.name().toLowerCase(java.util.Locale.ROOT)));
         }
-        append(out, o);
+        out.append(o);
     }
 
     private static void append(BufferedWriter w, ObjectNode o) {

@@ -30,8 +30,10 @@ public class TrainerOptions implements Serializable {
     public int monitorEvery = 10;
     /** Local folder for metrics.jsonl; null: none. */
     public String runDir;
-    /** ONNX Runtime intra-op threads (0: all cores). */
+    /** ONNX Runtime intra-op threads (0: this TaskManager's cores divided among its slots). */
     public int threads = 0;
+    /** The trainer keys of the models (see ModelRouting); set by the topology. */
+    public ModelRouting routing = ModelRouting.of(java.util.List.of(), 128);
     /** "cpu", "cuda" (the GPU Flink assigned, else 0) or "cuda:N". */
     public String device = "cpu";
 

@@ -47,7 +47,7 @@ class DecodeFunctionTest {
     @Test
     void goodRecordsOutBadOnesToDeadLettersWithCounters() throws Exception {
         // Flink ships the function serialized: it must survive that.
-        DecodeFunction fn = InstantiationUtil.clone(new DecodeFunction("default-model", 3, new Limits(1 << 20, 1_000_000, 1000)));
+        DecodeFunction fn = InstantiationUtil.clone(new DecodeFunction("default-model", 3, new Limits(1 << 20, 1_000_000, 1000), java.util.List.of()));
         OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h = ProcessFunctionTestHarnesses.forProcessFunction(fn);
         h.setProcessingTime(NOW);
 
@@ -124,9 +124,33 @@ class DecodeFunctionTest {
     }
 
     @Test
+    void recordsOfModelsTheJobDoesNotTrainAreDeadLettersBetweenGoodOnes() throws Exception {
+        DecodeFunction fn = new DecodeFunction("a", 3, Limits.DEFAULT, List.of("a", "b"));
+        OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h = ProcessFunctionTestHarnesses.forProcessFunction(fn);
+        ImageRecord unnamed = TestImages.raw(2, 1, 3, new byte[6]);
+        ImageRecord b = TestImages.raw(2, 1, 3, new byte[6]);
+        b.setModelId("b");
+        ImageRecord other = TestImages.raw(2, 1, 3, new byte[6]);
+        other.setModelId("c");
+        h.processElement(kafka(value(unnamed), 1), 1);
+        h.processElement(kafka(value(other), 2), 2);
+        h.processElement(kafka(value(b), 3), 3);
+        assertEquals(List.of("a", "b"), h.extractOutputValues().stream().map(d -> d.modelId).toList());
+        assertEquals(List.of(1L, 3L), h.extractOutputValues().stream().map(d -> d.offset).toList());
+        List<DeadLetter> dead = new ArrayList<>();
+        for (StreamRecord<DeadLetter> r : h.getSideOutput(DecodeFunction.DEAD_LETTERS)) dead.add(r.getValue());
+        assertEquals(1, dead.size());
+        assertEquals("route", dead.get(0).getStage());
+        assertEquals("UNKNOWN_MODEL: model 'c' is not one this job trains (--models a,b)", dead.get(0).getReason());
+        assertEquals(2, dead.get(0).getOffset());
+        assertEquals(1, fn.deadLetterCount("UNKNOWN_MODEL"));
+        h.close();
+    }
+
+    @Test
     void grayModelGetsOneChannel() throws Exception {
         OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h =
-                ProcessFunctionTestHarnesses.forProcessFunction(new DecodeFunction("m", 1, Limits.DEFAULT));
+                ProcessFunctionTestHarnesses.forProcessFunction(new DecodeFunction("m", 1, Limits.DEFAULT, java.util.List.of()));
         ImageRecord rgb = TestImages.raw(2, 1, 3, new byte[] {(byte) 255, 0, 0, 0, 0, (byte) 255});
         h.processElement(kafka(value(rgb), 0), 0);
         DecodedImage d = h.extractOutputValues().get(0);
@@ -137,8 +161,8 @@ class DecodeFunctionTest {
 
     @Test
     void constructorRejectsBadArguments() {
-        assertThrows(IllegalArgumentException.class, () -> new DecodeFunction("", 3, Limits.DEFAULT));
-        assertThrows(IllegalArgumentException.class, () -> new DecodeFunction("m", 4, Limits.DEFAULT));
+        assertThrows(IllegalArgumentException.class, () -> new DecodeFunction("", 3, Limits.DEFAULT, java.util.List.of()));
+        assertThrows(IllegalArgumentException.class, () -> new DecodeFunction("m", 4, Limits.DEFAULT, java.util.List.of()));
     }
 
     private static void assertDead(DeadLetter d, KafkaImage from, String stage, String reasonPrefix) {

@@ -1,0 +1,63 @@
+package dinostream.model.runtime;
+
+
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * ONNX Runtime's Java API unpacks its native libraries into a new temporary folder each time its
+ * classes are loaded, and leaves the folder until the JVM exits. When ONNX Runtime comes inside the
+ * job jar, every job (and every restart of one) loads it in a new user-code class loader on a
+ * TaskManager that never exits: a folder of 22 MB per job. {@link #remove} deletes the folder; the
+ * Flink operators call it when Flink releases the job's class loader (registered with
+ * {@code RuntimeContext.registerUserCodeClassLoaderReleaseHookIfAbsent(HOOK, ...)}; the libraries
+ * stay mapped until then, and deleting a mapped file is safe on Linux). When ONNX Runtime is in the cluster's lib/ (parent-first, loaded once per
+ * TaskManager, see ops/flink/dinostream.yaml) nothing is removed.
+ */
+public final class OnnxRuntimeNatives {
+    private static final System.Logger LOG = System.getLogger(OnnxRuntimeNatives.class.getName());
+    private static final String ORT_CLASS = "ai.onnxruntime.OnnxRuntime";
+
+    private OnnxRuntimeNatives() {}
+
+    /** The name of the class-loader release hook that calls {@link #remove}. */
+    public static final String HOOK = "dinostream-onnxruntime-natives";
+
+    /** Whether ONNX Runtime's classes came with the job (else from the cluster's lib/). */
+    public static boolean loadedWithJob() {
+        try {
+            Class<?> c = Class.forName(ORT_CLASS, false, OnnxRuntimeNatives.class.getClassLoader());
+            return c.getClassLoader() == OnnxRuntimeNatives.class.getClassLoader();
+        } catch (ClassNotFoundException e) {
+            return false;
+        }
+    }
+
+    public static void remove() {
+        if (!loadedWithJob()) return;
+        Path dir = unpackedFolder();
+        if (dir == null || !Files.isDirectory(dir)) return;
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            LOG.log(System.Logger.Level.INFO, "removed ONNX Runtime's unpacked native libraries " + dir);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "could not remove ONNX Runtime's unpacked native libraries " + dir + ": " + e);
+        }
+    }
+
+    /** The folder ONNX Runtime unpacked its libraries into (its private static field), or null. */
+    static Path unpackedFolder() {
+        try {
+            Class<?> c = Class.forName(ORT_CLASS, false, OnnxRuntimeNatives.class.getClassLoader());
+            Field f = c.getDeclaredField("tempDirectory");
+            f.setAccessible(true);
+            return (Path) f.get(null);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+}

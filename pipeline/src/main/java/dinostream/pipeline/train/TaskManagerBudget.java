@@ -1,0 +1,47 @@
+package dinostream.pipeline.train;
+
+import dinostream.model.runtime.DirectMemory;
+import dinostream.model.runtime.TrainMemory;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.configuration.TaskManagerOptions;
+
+/**
+ * A TaskManager's budget for the trainers it runs. ONNX Runtime's memory is outside the JVM heap,
+ * so Flink only accounts for it when it is declared as task off-heap memory, shared by the
+ * TaskManager's slots. A TaskManager that declares too little fails here, when a model is created,
+ * with the setting to raise; not later with an OutOfMemoryError in a restart.
+ */
+final class TaskManagerBudget {
+    private TaskManagerBudget() {}
+
+    static final String SETTING = TaskManagerOptions.TASK_OFF_HEAP_MEMORY.key();
+
+    static void check(Configuration tm, TrainMemory need, String what) {
+        int slots = Math.max(1, tm.get(TaskManagerOptions.NUM_TASK_SLOTS));
+        MemorySize offHeap = tm.get(TaskManagerOptions.TASK_OFF_HEAP_MEMORY);
+        // A TaskManager started by Flink's scripts carries its computed memory sizes; a MiniCluster or a
+        // test harness has none (or MemorySize.MAX_VALUE): there only the direct pool is checked.
+        boolean bounded = tm.contains(TaskManagerOptions.TASK_OFF_HEAP_MEMORY) && offHeap.compareTo(MemorySize.MAX_VALUE) < 0;
+        if (bounded && offHeap.getBytes() / slots < need.offHeapBytes()) {
+            throw new IllegalStateException(what + " needs about " + TrainMemory.flinkSize(need.offHeapBytes())
+                    + " of task off-heap memory per slot (ONNX Runtime's native memory, and " + TrainMemory.flinkSize(need.directBytes())
+                    + " of JVM direct buffers for its state and crops), but this TaskManager has " + SETTING + "=" + offHeap.toHumanReadableString()
+                    + " for " + slots + " slot(s): set " + SETTING + " to at least " + TrainMemory.flinkSize(need.offHeapBytes() * slots)
+                    + " (ops/flink/dinostream.yaml)");
+        }
+        long available = DirectMemory.available();
+        if (available < need.directBytes()) {
+            throw new IllegalStateException(what + " needs " + TrainMemory.flinkSize(need.directBytes())
+                    + " of JVM direct memory to load its state, but only " + TrainMemory.flinkSize(Math.max(0, available)) + " of "
+                    + TrainMemory.flinkSize(DirectMemory.limit()) + " (-XX:MaxDirectMemorySize) is free: raise " + SETTING
+                    + " (ops/flink/dinostream.yaml)");
+        }
+    }
+
+    /** ONNX Runtime threads of one trainer: this TaskManager's cores shared among its slots. */
+    static int threadsPerSlot(Configuration tm) {
+        int slots = Math.max(1, tm.get(TaskManagerOptions.NUM_TASK_SLOTS));
+        return Math.max(1, Runtime.getRuntime().availableProcessors() / slots);
+    }
+}

@@ -1,0 +1,44 @@
+package dinostream.pipeline.train;
+
+import dinostream.model.dino.Presets;
+import dinostream.model.runtime.TrainMemory;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.configuration.TaskManagerOptions;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TaskManagerBudgetTest {
+    static final TrainMemory TINY = TrainMemory.of(Presets.get("fmnist-tiny"), 64);
+
+    static Configuration tm(String offHeap, int slots) {
+        Configuration c = new Configuration();
+        c.set(TaskManagerOptions.TASK_OFF_HEAP_MEMORY, MemorySize.parse(offHeap));
+        c.set(TaskManagerOptions.NUM_TASK_SLOTS, slots);
+        return c;
+    }
+
+    @Test
+    void aTaskManagerWithoutOffHeapMemoryIsToldWhatToSet() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> TaskManagerBudget.check(tm("0b", 2), TINY, "model a (preset fmnist-tiny, batch 64)"));
+        String m = e.getMessage();
+        assertTrue(m.startsWith("model a (preset fmnist-tiny, batch 64) needs about " + TrainMemory.flinkSize(TINY.offHeapBytes())), m);
+        assertTrue(m.contains("taskmanager.memory.task.off-heap.size to at least " + TrainMemory.flinkSize(2 * TINY.offHeapBytes())), m);
+        assertTrue(m.contains("2 slot(s)"), m);
+    }
+
+    @Test
+    void theBudgetIsPerSlot() {
+        long need = TINY.offHeapBytes();
+        TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 1), TINY, "a");
+        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 2), TINY, "a"));
+    }
+
+    @Test
+    void aMiniClusterWithoutSizesIsNotRefused() {
+        TaskManagerBudget.check(new Configuration(), TrainMemory.of(Presets.get("test"), 8), "a");
+    }
+}
