@@ -27,11 +27,15 @@ public final class OnnxRuntimeNatives {
     /** The name of the class-loader release hook that calls {@link #remove}. */
     public static final String HOOK = "dinostream-onnxruntime-natives";
 
-    /** Whether ONNX Runtime's classes came with the job (else from the cluster's lib/). */
+    /**
+     * Whether ONNX Runtime's classes came with the job, in a class loader of its own (else from the
+     * cluster's lib/, or from the application class path of a local run, whose JVM keeps them).
+     */
     public static boolean loadedWithJob() {
         try {
-            Class<?> c = Class.forName(ORT_CLASS, false, OnnxRuntimeNatives.class.getClassLoader());
-            return c.getClassLoader() == OnnxRuntimeNatives.class.getClassLoader();
+            ClassLoader ours = OnnxRuntimeNatives.class.getClassLoader();
+            Class<?> c = Class.forName(ORT_CLASS, false, ours);
+            return c.getClassLoader() == ours && ours != ClassLoader.getSystemClassLoader();
         } catch (ClassNotFoundException e) {
             return false;
         }
