@@ -39,6 +39,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dead-letter-topic", paramLabel = "T", defaultValue = "dead-letters", description = "Topic for DeadLetters (default: ${DEFAULT-VALUE}).")
     String deadLetterTopic;
 
+    @Option(names = "--dead-letter-max-bytes", paramLabel = "N", defaultValue = "524288",
+            description = "Bytes of an original value a dead letter keeps; it also carries the original size and SHA-256 (default: ${DEFAULT-VALUE}, under a default producer's 1 MiB max.request.size).")
+    int deadLetterMaxBytes;
+
     @Option(names = "--model-id", paramLabel = "ID", defaultValue = "default", description = "Model of records that name none (default: ${DEFAULT-VALUE}).")
     String modelId;
 
@@ -135,6 +139,7 @@ final class TrainCommand implements Callable<Integer> {
         if (snapshotEvery < 1 || snapshotKeep < 1 || broadcastEvery < 1) throw usage("--snapshot-every, --snapshot-keep and --broadcast-every must be >= 1");
         if (checkpointSeconds != null && checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
         if (parallelism < 0 || threads < 0) throw usage("--parallelism and --threads must be >= 0");
+        if (!Manifest.MODEL_ID.matcher(modelId).matches()) throw usage("--model-id: '" + modelId + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");
         for (String m : models) {
             if (!Manifest.MODEL_ID.matcher(m).matches()) throw usage("--models: '" + m + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");
         }
@@ -155,6 +160,8 @@ final class TrainCommand implements Callable<Integer> {
         o.imagesTopic = imagesTopic;
         o.embeddingsTopic = embeddingsTopic;
         o.deadLetterTopic = deadLetterTopic;
+        if (deadLetterMaxBytes < 0) throw usage("--dead-letter-max-bytes must be >= 0");
+        o.deadLetterValueBytes = deadLetterMaxBytes;
         o.modelId = modelId;
         o.models = new java.util.ArrayList<>(models);
         o.deployment = where;

@@ -2,6 +2,7 @@ package dinostream.pipeline.decode;
 
 import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.KafkaImage;
+import dinostream.pipeline.snapshot.Manifest;
 import dinostream.schemas.DeadLetter;
 import dinostream.schemas.ImageRecord;
 import dinostream.schemas.codec.AvroCodec;
@@ -9,7 +10,6 @@ import dinostream.schemas.codec.CodecException;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.HashMap;
-import java.util.Locale;
 import java.util.Map;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -26,8 +26,9 @@ import org.apache.flink.util.OutputTag;
  * {@link #DEAD_LETTERS} carrying its original key and value bytes, its Kafka coordinates, the
  * stage, and the reason as {@code CODE: message}; the job goes on.
  *
- * <p>With a list of models ({@code --models}), a record naming another model is a dead letter too
- * (stage {@code route}, reason {@code UNKNOWN_MODEL}).
+ * <p>A record whose model id could not name a snapshot folder ({@link Manifest#MODEL_ID}) is a dead
+ * letter (stage {@code route}, reason {@code INVALID_MODEL_ID}); with a list of models
+ * ({@code --models}), so is one naming another model ({@code UNKNOWN_MODEL}).
  *
  * <p>Metrics: counter {@code decodedImages}, and one counter {@code dead_letters} per reason code
  * under the label {@code reason} (group {@code reason}: in Prometheus
@@ -46,12 +47,21 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
     static final String UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA";
     static final String BAD_ENCODING = "BAD_ENCODING";
     static final String STAGE_ROUTE = "route";
+    /**
+     * A dead letter keeps at most this much of the original value by default: with the key (cut to
+     * {@link #MAX_DEAD_LETTER_KEY_BYTES}) and the other fields it stays far under the 1 MiB
+     * max.request.size of a default Kafka producer.
+     */
+    public static final int DEFAULT_DEAD_LETTER_VALUE_BYTES = 512 * 1024;
+    static final int MAX_DEAD_LETTER_KEY_BYTES = 4096;
     static final String UNKNOWN_MODEL = "UNKNOWN_MODEL";
+    static final String INVALID_MODEL_ID = "INVALID_MODEL_ID";
 
     private final String defaultModelId;
     private final int channels;
     private final Limits limits;
     private final java.util.Set<String> models;
+    private final int deadLetterValueBytes;
 
     private transient AvroCodec<ImageRecord> codec;
     private transient ImageDecoder decoder;
@@ -63,14 +73,21 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
      * @param channels       1 or 3: what the model takes; images are converted to it
      * @param limits         the largest image accepted
      * @param models         the models the job trains; empty: any
+     * @param deadLetterValueBytes the most bytes of an original value a dead letter keeps
      */
-    public DecodeFunction(String defaultModelId, int channels, Limits limits, java.util.List<String> models) {
+    public DecodeFunction(String defaultModelId, int channels, Limits limits, java.util.List<String> models, int deadLetterValueBytes) {
         if (defaultModelId == null || defaultModelId.isBlank()) throw new IllegalArgumentException("defaultModelId is empty");
         if (channels != 1 && channels != 3) throw new IllegalArgumentException("channels must be 1 or 3, not " + channels);
         this.defaultModelId = defaultModelId;
         this.channels = channels;
         this.limits = limits;
         this.models = new java.util.HashSet<>(models);
+        if (deadLetterValueBytes < 0) throw new IllegalArgumentException("deadLetterValueBytes must be >= 0");
+        this.deadLetterValueBytes = deadLetterValueBytes;
+    }
+
+    public DecodeFunction(String defaultModelId, int channels, Limits limits, java.util.List<String> models) {
+        this(defaultModelId, channels, limits, models, DEFAULT_DEAD_LETTER_VALUE_BYTES);
     }
 
     @Override
@@ -81,7 +98,7 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
         MetricGroup metrics = getRuntimeContext().getMetricGroup();
         decoded = metrics.counter("decodedImages");
         deadLetters = new HashMap<>();
-        java.util.List<String> codes = new java.util.ArrayList<>(java.util.List.of(UNKNOWN_SCHEMA, BAD_ENCODING, UNKNOWN_MODEL));
+        java.util.List<String> codes = new java.util.ArrayList<>(java.util.List.of(UNKNOWN_SCHEMA, BAD_ENCODING, INVALID_MODEL_ID, UNKNOWN_MODEL));
         for (DecodeException.Reason r : DecodeException.Reason.values()) codes.add(r.name());
         for (String code : codes) deadLetters.put(code, metrics.addGroup("reason", code).counter("dead_letters"));
     }
@@ -109,6 +126,11 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
         d.eventTime = r.getEventTime().toEpochMilli();
         String modelId = r.getModelId();
         d.modelId = modelId == null || modelId.isBlank() ? defaultModelId : modelId;
+        // The rule snapshot folders are named by: an id that could not name one never reaches a trainer.
+        if (!Manifest.MODEL_ID.matcher(d.modelId).matches()) {
+            reject(in, ctx, STAGE_ROUTE, INVALID_MODEL_ID, "model id " + printable(d.modelId) + " does not match " + Manifest.MODEL_ID.pattern());
+            return;
+        }
         if (!models.isEmpty() && !models.contains(d.modelId)) {
             reject(in, ctx, STAGE_ROUTE, UNKNOWN_MODEL, "model '" + d.modelId + "' is not one this job trains (--models " + String.join(",", new java.util.TreeSet<>(models)) + ")");
             return;
@@ -127,8 +149,12 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
 
     private void reject(KafkaImage in, Context ctx, String stage, String code, String message) {
         DeadLetter dl = DeadLetter.newBuilder()
-                .setKey(in.key == null ? null : ByteBuffer.wrap(in.key))
-                .setValue(in.value == null ? null : ByteBuffer.wrap(in.value))
+                .setKey(in.key == null ? null : ByteBuffer.wrap(in.key, 0, Math.min(in.key.length, MAX_DEAD_LETTER_KEY_BYTES)).slice())
+                // Cut to the limit: a dead letter must never fail its own send (the producer's
+                // max.request.size); size, hash and coordinates find the whole record in the log.
+                .setValue(in.value == null ? null : ByteBuffer.wrap(in.value, 0, Math.min(in.value.length, deadLetterValueBytes)).slice())
+                .setOriginalSize(in.value == null ? null : (long) in.value.length)
+                .setOriginalSha256(in.value == null ? null : sha256(in.value))
                 .setTopic(in.topic == null ? "" : in.topic)
                 .setPartition(in.partition)
                 .setOffset(in.offset)
@@ -139,6 +165,26 @@ public class DecodeFunction extends ProcessFunction<KafkaImage, DecodedImage> {
                 .build();
         deadLetters.get(code).inc();
         ctx.output(DEAD_LETTERS, dl);
+    }
+
+    /** A producer's string, quoted, control characters escaped and cut to 80 characters (with its length). */
+    static String printable(String s) {
+        StringBuilder b = new StringBuilder("'");
+        s.codePoints().limit(80).forEach(c -> {
+            if (Character.isISOControl(c)) b.append(String.format("\\u%04x", c));
+            else b.appendCodePoint(c);
+        });
+        b.append('\'');
+        if (s.length() > 80) b.append("... (").append(s.length()).append(" characters)");
+        return b.toString();
+    }
+
+    private static String sha256(byte[] b) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
+        }
     }
 
     private static String oneLine(String s) {

@@ -98,7 +98,7 @@ public final class DinoJob {
                 .uid("images-source");
 
         SingleOutputStreamOperator<DecodedImage> images = records
-                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT, o.models))
+                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT, o.models, o.deadLetterValueBytes))
                 .name("decode + validate").uid("decode");
         images.getSideOutput(DecodeFunction.DEAD_LETTERS)
                 .sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
@@ -161,7 +161,7 @@ public final class DinoJob {
         // Every image is embedded with the pinned model, whatever modelId it names.
         String modelId = pinned.modelId;
         SingleOutputStreamOperator<DecodedImage> images = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
-                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT, java.util.List.of()))
+                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT, java.util.List.of(), o.deadLetterValueBytes))
                 .name("decode + validate")
                 .map(i -> {
                     i.modelId = modelId;

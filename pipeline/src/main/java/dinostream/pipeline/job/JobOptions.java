@@ -27,6 +27,8 @@ public class JobOptions {
     /** Client settings passed to every Kafka client (security, sizes). */
     public Map<String, String> kafkaProperties = new LinkedHashMap<>();
     public boolean exactlyOnce = true;
+    /** The most bytes of an original value a dead letter keeps (the rest: its size and SHA-256). */
+    public int deadLetterValueBytes = dinostream.pipeline.decode.DecodeFunction.DEFAULT_DEAD_LETTER_VALUE_BYTES;
     public boolean embed = true;
     public int parallelism = 0;
     /** Stop at the offsets that are latest when the job starts (tests, backfills); else run forever. */

@@ -148,6 +148,51 @@ class DecodeFunctionTest {
     }
 
     @Test
+    void modelIdsThatCannotNameASnapshotFolderAreDeadLettersBetweenGoodOnes() throws Exception {
+        DecodeFunction fn = new DecodeFunction("m", 3, Limits.DEFAULT, List.of());
+        OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h = ProcessFunctionTestHarnesses.forProcessFunction(fn);
+        List<String> ids = List.of("good-1", "../../etc", "x".repeat(500), "a\nb", "", "good-2");
+        for (int i = 0; i < ids.size(); i++) {
+            ImageRecord r = TestImages.raw(2, 1, 3, new byte[6]);
+            r.setModelId(ids.get(i));
+            h.processElement(kafka(value(r), i), i);
+        }
+        // The empty id is "none named": the default model.
+        assertEquals(List.of("good-1", "m", "good-2"), h.extractOutputValues().stream().map(d -> d.modelId).toList());
+        List<DeadLetter> dead = new ArrayList<>();
+        for (StreamRecord<DeadLetter> r : h.getSideOutput(DecodeFunction.DEAD_LETTERS)) dead.add(r.getValue());
+        assertEquals(List.of(1L, 2L, 3L), dead.stream().map(DeadLetter::getOffset).toList());
+        for (DeadLetter d : dead) assertTrue(d.getReason().startsWith("INVALID_MODEL_ID: model id '"), d.getReason());
+        assertTrue(dead.get(1).getReason().contains("... (500 characters)"), dead.get(1).getReason());
+        assertTrue(dead.get(2).getReason().contains("'a\\u000ab'"), dead.get(2).getReason());
+        assertEquals(3, fn.deadLetterCount("INVALID_MODEL_ID"));
+        h.close();
+    }
+
+    @Test
+    void aDeadLetterKeepsTheValueUpToItsLimitWithSizeAndHash() throws Exception {
+        DecodeFunction fn = new DecodeFunction("m", 3, Limits.DEFAULT, List.of(), 100);
+        OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h = ProcessFunctionTestHarnesses.forProcessFunction(fn);
+        byte[] big = new byte[3_000_000];
+        new java.util.Random(5).nextBytes(big);
+        h.processElement(kafka(big, 7), 7);
+        h.processElement(kafka("small".getBytes(StandardCharsets.UTF_8), 8), 8);
+        List<DeadLetter> dead = new ArrayList<>();
+        for (StreamRecord<DeadLetter> r : h.getSideOutput(DecodeFunction.DEAD_LETTERS)) dead.add(r.getValue());
+        assertEquals(2, dead.size());
+        assertEquals(100, dead.get(0).getValue().remaining());
+        assertEquals(java.nio.ByteBuffer.wrap(big, 0, 100), dead.get(0).getValue());
+        assertEquals(3_000_000L, dead.get(0).getOriginalSize());
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(big)), dead.get(0).getOriginalSha256());
+        assertEquals(7, dead.get(0).getOffset());
+        assertEquals(5, dead.get(1).getValue().remaining(), "a small value is kept whole");
+        assertEquals(5L, dead.get(1).getOriginalSize());
+        // Encoded, the capped dead letter is far under a default producer's 1 MiB max.request.size.
+        assertTrue(dinostream.schemas.codec.AvroCodec.deadLetters().encode(dead.get(0)).length < 1000);
+        h.close();
+    }
+
+    @Test
     void grayModelGetsOneChannel() throws Exception {
         OneInputStreamOperatorTestHarness<KafkaImage, DecodedImage> h =
                 ProcessFunctionTestHarnesses.forProcessFunction(new DecodeFunction("m", 1, Limits.DEFAULT, java.util.List.of()));

@@ -151,7 +151,9 @@ class AvroCodecTest {
     @Test
     void factoryRegistersTheVersionsKeptInTheHistory() throws Exception {
         assertEquals(1, AvroCodec.history("ImageRecord").size());
-        assertEquals(0, AvroCodec.history("DeadLetter").size());
+        // DeadLetter v1: before originalSize and originalSha256 (dead letters cut to a size limit).
+        assertEquals(1, AvroCodec.history("DeadLetter").size());
+        assertTrue(AvroCodec.deadLetters().knows(AvroCodec.fingerprint(AvroCodec.history("DeadLetter").get(0))));
         AvroCodec<ImageRecord> codec = AvroCodec.imageRecords();
         assertTrue(codec.knows(AvroCodec.fingerprint(v1())));
         assertEquals("old-1", codec.decode(v1Message()).getId());
