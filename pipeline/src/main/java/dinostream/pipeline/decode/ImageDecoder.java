@@ -113,6 +113,7 @@ public final class ImageDecoder {
 
     private static DecodedPixels coded(ImageEncoding enc, byte[] data, int want, Limits limits) throws DecodeException {
         checkSignature(enc, data);
+        if (enc == ImageEncoding.PNG) checkPngChunks(data);
         String format = enc == ImageEncoding.JPEG ? "jpeg" : "png";
         Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
         if (!readers.hasNext()) throw new DecodeException(UNSUPPORTED_FORMAT, "no " + enc + " reader in this JVM");
@@ -131,13 +132,13 @@ public final class ImageDecoder {
                 w = reader.getWidth(0);
                 h = reader.getHeight(0);
             } catch (IOException | RuntimeException e) {
-                throw failure(enc, "header", e);
+                throw failure(enc, data, "header", e);
             }
             checkSize(enc.toString(), w, h, limits);
             try {
                 img = reader.read(0);
             } catch (IOException | RuntimeException e) {
-                throw failure(enc, "image data", e);
+                throw failure(enc, data, "image data", e);
             }
         } catch (IOException e) {
             throw new DecodeException(CORRUPT_IMAGE, "cannot read " + enc + ": " + e.getMessage(), e);
@@ -192,11 +193,82 @@ public final class ImageDecoder {
         }
     }
 
-    private static DecodeException failure(ImageEncoding enc, String part, Exception e) {
+    /**
+     * A PNG's chunk structure, before ImageIO (which skips CRCs and reports a zero width as a corrupt
+     * header): a chunk that runs past the end is a truncated file, a CRC that does not match is a
+     * corrupt one, an IHDR with a zero side is an empty image. Costs one CRC-32 pass over the bytes.
+     */
+    static void checkPngChunks(byte[] d) throws DecodeException {
+        int at = PNG_SIGNATURE.length;
+        boolean first = true;
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        while (at < d.length) {
+            if (at + 8 > d.length) throw new DecodeException(TRUNCATED_IMAGE, "PNG data ends early inside a chunk header at byte " + at);
+            long len = ((d[at] & 0xFFL) << 24) | ((d[at + 1] & 0xFF) << 16) | ((d[at + 2] & 0xFF) << 8) | (d[at + 3] & 0xFF);
+            String type = new String(d, at + 4, 4, java.nio.charset.StandardCharsets.ISO_8859_1);
+            if (at + 12 + len > d.length) {
+                throw new DecodeException(TRUNCATED_IMAGE, "PNG data ends early: chunk " + printable(type) + " of " + len + " bytes at byte " + at);
+            }
+            if (first) {
+                if (!type.equals("IHDR") || len < 8) throw new DecodeException(CORRUPT_IMAGE, "corrupt PNG header: the first chunk is not IHDR");
+                int w = readInt(d, at + 8), h = readInt(d, at + 12);
+                if (w == 0 || h == 0) throw new DecodeException(ZERO_SIZE, "PNG of size " + Integer.toUnsignedString(w) + "x" + Integer.toUnsignedString(h));
+                first = false;
+            }
+            crc.reset();
+            crc.update(d, at + 4, 4 + (int) len);
+            long stored = readInt(d, at + 8 + (int) len) & 0xFFFFFFFFL;
+            if (crc.getValue() != stored) {
+                throw new DecodeException(CORRUPT_IMAGE, "corrupt PNG: CRC mismatch in chunk " + printable(type) + " at byte " + at);
+            }
+            if (type.equals("IEND")) return;
+            at += 12 + (int) len;
+        }
+        throw new DecodeException(TRUNCATED_IMAGE, "PNG data ends early: no IEND chunk");
+    }
+
+    /**
+     * Whether a JPEG that failed to decode is cut short rather than corrupt: its marker segments are
+     * well formed as far as the bytes go, but a segment runs past the end, or the scan data has no
+     * end-of-image marker (FF D9). A marker that is not one (no FF where a segment must start) is corruption.
+     */
+    static boolean jpegEndsEarly(byte[] d) {
+        int at = 2;   // after SOI
+        while (at + 1 < d.length) {
+            if ((d[at] & 0xFF) != 0xFF) return false;
+            int marker = d[at + 1] & 0xFF;
+            if (marker == 0xFF) { at++; continue; }   // fill byte
+            if (marker == 0xD9) return false;          // EOI before any scan: complete, so corrupt
+            if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { at += 2; continue; }   // no length
+            if (marker < 0xC0) return false;           // not a JPEG marker
+            if (at + 4 > d.length) return true;
+            int len = ((d[at + 2] & 0xFF) << 8) | (d[at + 3] & 0xFF);
+            if (len < 2) return false;
+            if (at + 2 + len > d.length) return true;
+            if (marker == 0xDA) {                      // SOS: entropy-coded data up to EOI
+                return !(d.length >= 2 && (d[d.length - 2] & 0xFF) == 0xFF && (d[d.length - 1] & 0xFF) == 0xD9);
+            }
+            at += 2 + len;
+        }
+        return true;
+    }
+
+    private static int readInt(byte[] d, int at) {
+        return ((d[at] & 0xFF) << 24) | ((d[at + 1] & 0xFF) << 16) | ((d[at + 2] & 0xFF) << 8) | (d[at + 3] & 0xFF);
+    }
+
+    private static String printable(String chunkType) {
+        return chunkType.chars().allMatch(c -> c >= 0x21 && c < 0x7F) ? chunkType : "(binary type)";
+    }
+
+    private static DecodeException failure(ImageEncoding enc, byte[] data, String part, Exception e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof EOFException) {
                 return new DecodeException(TRUNCATED_IMAGE, enc + " " + part + " ends early: " + e.getMessage(), e);
             }
+        }
+        if (enc == ImageEncoding.JPEG && jpegEndsEarly(data)) {
+            return new DecodeException(TRUNCATED_IMAGE, "JPEG " + part + " ends early (" + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + ")", e);
         }
         String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         if (msg.contains("Unsupported Image Type")) {

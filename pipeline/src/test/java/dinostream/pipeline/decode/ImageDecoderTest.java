@@ -395,8 +395,14 @@ class ImageDecoderTest {
         byte[] jpeg = encode(randomRgb(64, 64, 5), "jpeg");
         fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.JPEG, Arrays.copyOf(jpeg, jpeg.length * 9 / 10)), "JPEG data ends early");
         byte[] png = encode(randomRgb(64, 64, 5), "png");
-        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.PNG, Arrays.copyOf(png, png.length / 2)), "PNG image data ends early");
-        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.PNG, Arrays.copyOf(png, 20)), "PNG header ends early");
+        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.PNG, Arrays.copyOf(png, png.length / 2)), "PNG data ends early: chunk IDAT");
+        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.PNG, Arrays.copyOf(png, png.length - 12)), "PNG data ends early: no IEND chunk");
+        // A JPEG cut inside its header segments, and one cut in its scan without the end-of-image marker.
+        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.JPEG, Arrays.copyOf(jpeg, 100)), "JPEG header ends early");
+        byte[] cutScan = Arrays.copyOf(jpeg, jpeg.length / 2);
+        DecodeException e = assertThrows(DecodeException.class, () -> decoder.decode(record(ImageEncoding.JPEG, cutScan), 3, Limits.DEFAULT));
+        assertEquals(Reason.TRUNCATED_IMAGE, e.reason(), e.getMessage());
+        fails(Reason.TRUNCATED_IMAGE, record(ImageEncoding.PNG, Arrays.copyOf(png, 20)), "PNG data ends early: chunk IHDR");
     }
 
     @Test
@@ -406,17 +412,31 @@ class ImageDecoderTest {
         byte[] png = encode(randomRgb(16, 16, 6), "png");
         byte[] zeroWidth = png.clone();
         Arrays.fill(zeroWidth, 16, 20, (byte) 0);   // IHDR width
-        fails(Reason.CORRUPT_IMAGE, record(ImageEncoding.PNG, zeroWidth), "corrupt PNG header");
+        fails(Reason.ZERO_SIZE, record(ImageEncoding.PNG, zeroWidth), "PNG of size 0x16");
         byte[] badData = png.clone();
         int idat = indexOf(badData, "IDAT".getBytes()) + 4;
         for (int i = idat; i < idat + 40; i++) badData[i] = 0x55;   // deflate stream garbage
+        fails(Reason.CORRUPT_IMAGE, record(ImageEncoding.PNG, badData), "corrupt PNG: CRC mismatch in chunk IDAT");
+        // The same garbage with a CRC that matches it: the decoder itself finds the stream corrupt.
+        fixCrc(badData, idat - 8);
         fails(Reason.CORRUPT_IMAGE, record(ImageEncoding.PNG, badData), "corrupt PNG image data");
+        byte[] flipped = png.clone();
+        flipped[idat + 5] ^= 0x01;   // one bit in the image data, CRC left as it was
+        fails(Reason.CORRUPT_IMAGE, record(ImageEncoding.PNG, flipped), "CRC mismatch");
     }
 
     @Test
     void wantedChannelsMustBeOneOrThree() {
         assertThrows(IllegalArgumentException.class, () -> decoder.decode(raw(1, 1, 1, new byte[1]), 2, Limits.DEFAULT));
         assertThrows(IllegalArgumentException.class, () -> new Limits(0, 1, 1));
+    }
+
+    /** Recomputes the CRC of the PNG chunk that starts (at its length field) at {@code at}. */
+    private static void fixCrc(byte[] png, int at) {
+        int len = java.nio.ByteBuffer.wrap(png, at, 4).getInt();
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(png, at + 4, 4 + len);
+        java.nio.ByteBuffer.wrap(png, at + 8 + len, 4).putInt((int) crc.getValue());
     }
 
     private static int indexOf(byte[] hay, byte[] needle) {
