@@ -60,6 +60,16 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--init-state", paramLabel = "URI", description = "New models start from this state (`dinostream init`, a snapshot's state.safetensors) instead of random weights; read where the trainers run.")
+    String initState;
+
+    @Option(names = "--max-skipped-steps", paramLabel = "K", defaultValue = "5",
+            description = "A step with a non-finite loss or state is skipped (the model stays as before); after K in a row the model pauses (default: ${DEFAULT-VALUE}).")
+    int maxSkippedSteps;
+
+    @Option(names = "--resume-paused-models", description = "Restored models that were paused after skipped steps train again.")
+    boolean resumePausedModels;
+
     @Mixin
     ScheduleOptions scheduleOptions;
 
@@ -181,6 +191,14 @@ final class TrainCommand implements Callable<Integer> {
         o.trainer.configJson = cfg.toJson();
         o.trainer.batch = batch;
         o.trainer.seed = seed;
+        if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
+        o.trainer.maxSkippedSteps = maxSkippedSteps;
+        o.trainer.resumePausedModels = resumePausedModels;
+        if (initState != null) {
+            if (where == Deployment.CLUSTER) Submission.requireShared("--init-state", initState, sharedFileSystem);
+            else if (!initState.contains("://")) initState = Path.of(initState).toAbsolutePath().toUri().toString();
+            o.trainer.initState = initState;
+        }
         scheduleOptions.applyTo(o.trainer, spec);
         probeOptions.applyTo(o.probe, spec);
         o.trainer.snapshotDir = snapshotDir != null ? snapshotDir : runDir.resolve("snapshots").toUri().toString();

@@ -108,6 +108,16 @@ public final class DinoConfig {
         if (dropPath < 0 || dropPath >= 1) bad.add("drop_path must be in [0, 1)");
         if (mean != null && mean.length != inChans) bad.add("mean needs " + inChans + " values");
         if (std != null && std.length != inChans) bad.add("std needs " + inChans + " values");
+        // Values that make every step's loss NaN: a streaming job would replay the same step forever.
+        if (std != null) for (double v : std) if (!(v > 0) || !Double.isFinite(v)) bad.add("std values must be finite and > 0, got " + v);
+        if (mean != null) for (double v : mean) if (!Double.isFinite(v)) bad.add("mean values must be finite, got " + v);
+        if (!(studentTemp > 0) || !Double.isFinite(studentTemp)) bad.add("student_temp must be > 0, got " + studentTemp);
+        if (!(centerMomentum >= 0 && centerMomentum <= 1)) bad.add("center_momentum must be in [0, 1], got " + centerMomentum);
+        if (!(adamEps > 0) || !Double.isFinite(adamEps)) bad.add("adam_eps must be > 0, got " + adamEps);
+        if (!(lnEps > 0) || !Double.isFinite(lnEps)) bad.add("ln_eps must be > 0, got " + lnEps);
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) bad.add("beta1 and beta2 must be in [0, 1)");
+        if (!(clipGrad >= 0) || !Double.isFinite(clipGrad)) bad.add("clip_grad must be >= 0 (0: no clipping), got " + clipGrad);
+        if (!(mlpRatio > 0) || !Double.isFinite(mlpRatio)) bad.add("mlp_ratio must be > 0");
         if (!bad.isEmpty()) throw new IllegalArgumentException("invalid configuration: " + String.join("; ", bad));
         return this;
     }

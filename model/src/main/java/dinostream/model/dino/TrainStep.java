@@ -33,6 +33,8 @@ public final class TrainStep {
     public static final String LOSS = "loss", TEACHER_ENTROPY = "teacher_entropy", KL = "kl";
     /** The teacher's CLS features of the global crops, [2B, D]: for collapse monitors (single-step model). */
     public static final String TEACHER_FEATURES = "teacher_features";
+    /** The sum of every float of the new state: finite exactly when the whole new state is (see {@link #stateSum}). */
+    public static final String STATE_SUM = "state_sum";
 
     private TrainStep() {}
 
@@ -189,6 +191,7 @@ public final class TrainStep {
         g.output(out.teacherEntropy(), TEACHER_ENTROPY);
         g.output(out.kl(), KL);
         g.output(out.teacherFeatures(), TEACHER_FEATURES);
+        g.output(stateSum(g, c, out.next()), STATE_SUM);
         g.metadata("dinostream.config", c.toJson());
         return new Model(g.toBytes(), c, batch, 1, dropPathInputs(c, batch), g.nodeCount());
     }
@@ -244,12 +247,33 @@ public final class TrainStep {
         }
         Tensor[] results = g.node("Loop", loopIn.toArray(new Tensor[0]), types.toArray(new DType[0]),
                 shapes.toArray(new long[0][]), Attr.graph("body", body.toGraphProto()));
-        for (int i = 0; i < keys.size(); i++) g.output(results[i], StateKeys.NEXT + keys.get(i));
+        Map<String, Tensor> next = new HashMap<>();
+        for (int i = 0; i < keys.size(); i++) {
+            g.output(results[i], StateKeys.NEXT + keys.get(i));
+            next.put(keys.get(i), results[i]);
+        }
+        g.output(stateSum(g, c, next), STATE_SUM);
         g.output(results[keys.size()], LOSS);
         g.output(results[keys.size() + 1], TEACHER_ENTROPY);
         g.output(results[keys.size() + 2], KL);
         g.metadata("dinostream.config", c.toJson());
         return new Model(g.toBytes(), c, batch, steps, maskShapes, g.nodeCount() + body.nodeCount());
+    }
+
+    /**
+     * The sum of every float32 tensor of the new state, one scalar: NaN or infinite exactly when
+     * some element is (or, for finite values, past 3e38, which no sane state reaches). One read of
+     * the state, so that a caller can refuse a step without copying the state out of the runtime.
+     * Plain graph nodes, no gradient: it is an output, not part of the loss.
+     */
+    static Tensor stateSum(Graph g, DinoConfig c, Map<String, Tensor> next) {
+        Tensor total = null;
+        for (StateKeys.Spec s : StateKeys.specs(c)) {
+            if (s.int64()) continue;
+            Tensor sum = g.node1("ReduceSum", new Tensor[]{next.get(s.key())}, DType.FLOAT, new long[0], Attr.i("keepdims", 0));
+            total = total == null ? sum : g.node1("Add", new Tensor[]{total, sum}, DType.FLOAT, new long[0]);
+        }
+        return total;
     }
 
     /** Declares the state as inputs; the trainable student parameters are differentiated. */

@@ -37,6 +37,25 @@ public final class TrainSession implements AutoCloseable {
     /** Monitoring values of one step. */
     public record Stats(long step, float loss, float teacherEntropy, float kl) {}
 
+    /**
+     * A run whose loss or new state is not finite. It was not applied: the session's state is the
+     * one before the run, and the next run starts from it.
+     */
+    public static final class NonFiniteStepException extends RuntimeException {
+        private final long step;
+
+        NonFiniteStepException(long step, float[] loss, float stateSum) {
+            super("the train step after step " + step + " gave loss " + java.util.Arrays.toString(loss)
+                    + (Float.isFinite(stateSum) ? "" : " and a non-finite new state") + "; not applied");
+            this.step = step;
+        }
+
+        /** The state's step counter, unchanged by the refused run. */
+        public long step() {
+            return step;
+        }
+    }
+
     private final OrtEnvironment env = Sessions.env();
     private final TrainStep.Model model;
     private final DinoConfig config;
@@ -143,9 +162,17 @@ public final class TrainSession implements AutoCloseable {
             }
 
             OrtSession.Result r = session.run(in);
+            float[] loss = floats(r.get(TrainStep.LOSS).orElseThrow());
+            float stateSum = r.get(TrainStep.STATE_SUM).map(TrainSession::floats).map(f -> f[0]).orElse(0f);
+            boolean finite = Float.isFinite(stateSum);
+            for (float l : loss) finite &= Float.isFinite(l);
+            if (!finite) {
+                // Not applied: the state stays what it was before the run.
+                r.close();
+                throw new NonFiniteStepException(step(), loss, stateSum);
+            }
             Map<String, OnnxTensor> next = new HashMap<>();
             for (String key : keys) next.put(key, (OnnxTensor) r.get(StateKeys.NEXT + key).orElseThrow());
-            float[] loss = floats(r.get(TrainStep.LOSS).orElseThrow());
             float[] ent = floats(r.get(TrainStep.TEACHER_ENTROPY).orElseThrow());
             float[] kl = floats(r.get(TrainStep.KL).orElseThrow());
             lastFeatures = (OnnxTensor) r.get(TrainStep.TEACHER_FEATURES).orElse(null);

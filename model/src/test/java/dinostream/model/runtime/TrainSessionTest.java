@@ -26,6 +26,31 @@ class TrainSessionTest {
         return crops;
     }
 
+    /** A state with one NaN weight: the step is refused and the state is what it was; a clean state steps. */
+    @Test
+    void aStepWithANonFiniteResultIsNotApplied() {
+        DinoConfig c = Presets.get("test");
+        DinoState clean = DinoState.init(c, 4);
+        java.util.Map<String, dinostream.model.io.TensorData> t = new java.util.LinkedHashMap<>(clean.tensors());
+        String key = t.keySet().stream().filter(k -> k.startsWith("student/") && k.endsWith("weight")).findFirst().orElseThrow();
+        float[] w = t.get(key).toFloatArray();
+        w[0] = Float.NaN;
+        t.put(key, dinostream.model.io.TensorData.ofFloats(t.get(key).shape(), w));
+        DinoState poisoned = DinoState.of(c, t);
+        Random r = new Random(2);
+        TrainSession.Hyper h = new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false);
+        try (TrainSession s = new TrainSession(TrainStep.build(c, 2), poisoned, RuntimeOptions.cpu().withThreads(1), 0)) {
+            byte[] before = s.stateBytes();
+            TrainSession.NonFiniteStepException e = assertThrows(TrainSession.NonFiniteStepException.class, () -> s.run(randomCrops(c, 2, r), h));
+            assertEquals(0, e.step());
+            assertArrayEquals(before, s.stateBytes(), "the refused step left the state as it was");
+            assertThrows(TrainSession.NonFiniteStepException.class, () -> s.run(randomCrops(c, 2, r), h));
+        }
+        try (TrainSession s = new TrainSession(TrainStep.build(c, 2), clean, RuntimeOptions.cpu().withThreads(1), 0)) {
+            assertEquals(1, s.run(randomCrops(c, 2, r), h)[0].step());
+        }
+    }
+
     /**
      * On a TaskManager the direct-buffer pool is a declared budget: the state's load copies go once
      * the first step has replaced them, the crops reuse one buffer per view, and close frees the rest,

@@ -75,6 +75,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private transient SnapshotStore snapshots;
     private transient Counter stepsCounter;
     private transient Counter imagesCounter;
+    private transient Counter skippedCounter;
 
     public DinoTrainerOperator(TrainerOptions options) {
         this.options = options;
@@ -102,6 +103,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         snapshots = options.snapshotDir == null ? null : new SnapshotStore(options.snapshotDir, options.snapshotKeep);
         stepsCounter = getMetricGroup().counter("train_steps");
         imagesCounter = getMetricGroup().counter("train_images");
+        skippedCounter = getMetricGroup().counter("skipped_steps");
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
         // Restored models come back at once: their gauges are there before their next image, and a
         // checkpoint written under another --models list is refused here, not silently retrained.
@@ -121,6 +123,11 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     public void processElement(StreamRecord<CropSet> element) throws Exception {
         CropSet crops = element.getValue();
         LiveModel m = liveModel((String) getCurrentKey());
+        if (m.progress.paused) {
+            // Paused: its images still get embeddings (from its last teacher); none is held for training.
+            m.untrained++;
+            return;
+        }
         if (m.announce) {
             m.announce = false;
             DinoState state = m.session.state();
@@ -153,12 +160,15 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         long stepBefore = m.session.step();
         TrainSession.Hyper hyper = schedule.at(stepBefore);
         long t0 = System.nanoTime();
-        TrainSession.Stats stats = m.session.run(buffers, hyper)[0];
-        double stepMs = (System.nanoTime() - t0) / 1e6;
-        if (!Float.isFinite(stats.loss())) {
-            // DINO aborts on a non-finite loss; failing the task restores the last good checkpoint.
-            throw new IllegalStateException("model " + m.modelId + ": loss is " + stats.loss() + " at step " + stats.step());
+        TrainSession.Stats stats;
+        try {
+            stats = m.session.run(buffers, hyper)[0];
+        } catch (TrainSession.NonFiniteStepException e) {
+            skip(m, batch, e);
+            return;
         }
+        double stepMs = (System.nanoTime() - t0) / 1e6;
+        m.progress.consecutiveSkips = 0;
         pendingState.clear();
         m.pending = 0;
         m.progress.imagesSeen += batch.size();
@@ -196,6 +206,31 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         }
     }
 
+    /**
+     * A step whose loss or new state is not finite: DINO would stop; a stream must not. Failing the
+     * task would replay the same batch into the same step forever (crops and drop path are seeded),
+     * so the step is refused (the model stays as before it), its images are counted and logged, not
+     * dead-lettered (they are not bad records, and they still get their embeddings), and after
+     * {@code maxSkippedSteps} in a row the model pauses.
+     */
+    private void skip(LiveModel m, List<CropSet> batch, TrainSession.NonFiniteStepException e) {
+        pendingState.clear();
+        m.pending = 0;
+        m.progress.skippedSteps++;
+        m.progress.consecutiveSkips++;
+        m.dirty = true;
+        skippedCounter.inc();
+        List<String> ids = batch.stream().limit(8).map(c -> c.id).toList();
+        LOG.warn("model {}: step skipped ({} in a row): {}; its {} images are not trained on: {}{}", m.modelId,
+                m.progress.consecutiveSkips, e.getMessage(), batch.size(), ids, batch.size() > ids.size() ? " ..." : "");
+        if (m.progress.consecutiveSkips >= options.maxSkippedSteps) {
+            m.progress.paused = true;
+            LOG.error("model {} PAUSED after {} skipped steps in a row at step {}: it no longer trains; its images still get "
+                    + "embeddings from its last teacher; to train it again, fix the cause and restart the job from a checkpoint "
+                    + "with --resume-paused-models", m.modelId, m.progress.consecutiveSkips, e.step());
+        }
+    }
+
     /** Collapse monitors from the step's teacher features and centre; a warning is logged when one starts. */
     private void monitor(LiveModel m, TrainSession.Stats stats) {
         float[][] features = m.session.teacherFeatures();
@@ -229,10 +264,18 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             LOG.info("model {}: restored at step {} ({} images seen)", modelId, state.step(),
                     progress == null ? 0 : progress.imagesSeen);
         } else {
-            state = DinoState.init(config, options.seed);
-            LOG.info("model {}: initialized from seed {}", modelId, options.seed);
+            state = initialState();
+            LOG.info("model {}: initialized from {}", modelId, options.initState != null ? options.initState : "seed " + options.seed);
         }
         if (progress == null) progress = new TrainerProgress();
+        boolean resumed = progress.paused && options.resumePausedModels;
+        if (resumed) {
+            progress.paused = false;
+            progress.consecutiveSkips = 0;
+            LOG.info("model {}: was paused after skipped steps; resumed (--resume-paused-models)", modelId);
+        } else if (progress.paused) {
+            LOG.warn("model {}: restored PAUSED (after {} skipped steps in a row); restart with --resume-paused-models to train it", modelId, progress.consecutiveSkips);
+        }
         TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch,
                 k -> TrainStep.build(config, options.batch));
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
@@ -241,6 +284,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch);
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
+        created.dirty = resumed;
         live.put(key, created);
         registerMetrics(created);
         // Embedders start at once with a new model; a restored one is announced with its next image
@@ -250,6 +294,17 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             else created.announce = true;
         }
         return created;
+    }
+
+    /** A new model's state: the --init-state file (read where the trainer runs), or a random one from the seed. */
+    private DinoState initialState() throws java.io.IOException {
+        if (options.initState == null) return DinoState.init(config, options.seed);
+        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(options.initState);
+        byte[] bytes;
+        try (var in = p.getFileSystem().open(p)) {
+            bytes = in.readAllBytes();
+        }
+        return DinoState.fromBytes(bytes, options.initState);
     }
 
     /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */
@@ -283,6 +338,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         g.gauge("center_norm", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.centerNorm());
         g.gauge("loss_over_ln_k", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.lossOverLnK());
         g.gauge("collapse_warnings", (Gauge<Integer>) () -> m.warnings.size());
+        g.gauge("skipped_steps", (Gauge<Long>) () -> m.progress.skippedSteps);
+        g.gauge("paused", (Gauge<Integer>) () -> m.progress.paused ? 1 : 0);
+        g.gauge("untrained_images", (Gauge<Long>) () -> m.untrained);
     }
 
     /** Write-behind: each model that stepped since the last checkpoint goes into keyed state once. */
@@ -312,6 +370,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         c.imagesSeen = p.imagesSeen;
         c.offsetsJson = p.offsetsJson;
         c.lastSnapshotStep = p.lastSnapshotStep;
+        c.skippedSteps = p.skippedSteps;
+        c.consecutiveSkips = p.consecutiveSkips;
+        c.paused = p.paused;
         return c;
     }
 
@@ -334,6 +395,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         boolean dirty;
         /** Restored: its teacher goes to the embedders with its next image. */
         boolean announce;
+        /** Images that arrived while paused (since this subtask started). */
+        long untrained;
         TrainSession.Stats last;
         TrainSession.Hyper hyper;
         double stepMs;

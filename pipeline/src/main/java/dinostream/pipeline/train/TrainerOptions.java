@@ -34,6 +34,15 @@ public class TrainerOptions implements Serializable {
     public int threads = 0;
     /** The trainer keys of the models (see ModelRouting); set by the topology. */
     public ModelRouting routing = ModelRouting.of(java.util.List.of(), 128);
+    /**
+     * A state (safetensors, any Flink file system URI) that new models start from instead of a
+     * random initialization; null: random from {@link #seed}.
+     */
+    public String initState;
+    /** Skipped steps in a row (non-finite loss or state) after which a model pauses. */
+    public int maxSkippedSteps = 5;
+    /** Un-pause models restored paused (a restart from a checkpoint after fixing the cause). */
+    public boolean resumePausedModels = false;
     /** "cpu", "cuda" (the GPU Flink assigned, else 0) or "cuda:N". */
     public String device = "cpu";
 

@@ -7,6 +7,11 @@ public class TrainerProgress {
     /** Next offset to read per "topic-partition", as of the last trained image, as JSON. */
     public String offsetsJson = "{}";
     public long lastSnapshotStep = -1;
+    /** Steps refused for a non-finite loss or state, in all, and in a row since the last good one. */
+    public long skippedSteps;
+    public int consecutiveSkips;
+    /** Paused after too many skipped steps in a row: no training until a restart with --resume-paused-models. */
+    public boolean paused;
 
     public TrainerProgress() {}
 }

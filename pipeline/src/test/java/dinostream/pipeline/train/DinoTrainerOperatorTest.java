@@ -95,6 +95,43 @@ class DinoTrainerOperatorTest {
         assertEquals(2, s.state().step());
     }
 
+    /**
+     * A teacher temperature of 0 makes every step's loss NaN (the CLI refuses it; the options here
+     * take it): each step is refused, the model pauses, stays paused after a restore, and trains
+     * again after a restart with the cause fixed and --resume-paused-models.
+     */
+    @Test
+    void nonFiniteStepsAreSkippedTheModelPausesAndResumesOnlyWhenAsked(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir);
+        o.teacherTemp = 0.0;
+        o.maxSkippedSteps = 2;
+        OperatorSubtaskState checkpoint;
+        try (var h = harness(o)) {
+            h.open();
+            // 3 batches: two refused steps pause the model; the third batch is not even held.
+            for (int i = 0; i < 12; i++) h.processElement(crops("a", i), i);
+            assertEquals(List.of(0L), teachers(h).stream().map(u -> u.step).toList(), "only the initial teacher: no step applied");
+            h.prepareSnapshotPreBarrier(1);
+            checkpoint = h.snapshot(1, 100);
+        }
+        assertTrue(!Files.exists(dir.resolve("metrics.jsonl")) || Files.readAllLines(dir.resolve("metrics.jsonl")).isEmpty(),
+                "no step was logged");
+        o.teacherTemp = Double.NaN;   // the cause fixed (the schedule's temperature)
+        try (var h = harness(o)) {
+            h.initializeState(checkpoint);
+            h.open();
+            for (int i = 12; i < 16; i++) h.processElement(crops("a", i), i);
+            assertEquals(List.of(), teachers(h).stream().map(u -> u.step).toList(), "restored paused: nothing trains");
+        }
+        o.resumePausedModels = true;
+        try (var h = harness(o)) {
+            h.initializeState(checkpoint);
+            h.open();
+            for (int i = 16; i < 20; i++) h.processElement(crops("a", i), i);
+            assertEquals(List.of(0L, 1L), teachers(h).stream().map(u -> u.step).toList(), "resumed: announced, then step 1");
+        }
+    }
+
     @Test
     void modelsAreKeyedAndTrainIndependently(@TempDir Path dir) throws Exception {
         TrainerOptions o = options(dir);

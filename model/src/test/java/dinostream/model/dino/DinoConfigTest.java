@@ -1,0 +1,27 @@
+package dinostream.model.dino;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DinoConfigTest {
+    /** Configurations whose every step would be NaN are refused when read, with the reason. */
+    @Test
+    void valuesThatMakeEveryStepNaNAreRefused() {
+        for (String[] c : new String[][]{
+                {"{\"std\": [0.0]}", "std values must be finite and > 0"},
+                {"{\"student_temp\": 0}", "student_temp must be > 0"},
+                {"{\"adam_eps\": -1e-8}", "adam_eps must be > 0"},
+                {"{\"ln_eps\": 0}", "ln_eps must be > 0"},
+                {"{\"center_momentum\": 1.5}", "center_momentum must be in [0, 1]"},
+                {"{\"beta2\": 1.0}", "beta1 and beta2 must be in [0, 1)"},
+                {"{\"clip_grad\": -1}", "clip_grad must be >= 0"},
+                {"{\"local_size\": 10}", "local_size 10 must be a positive multiple of patch 4"}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DinoConfig.fromJson(c[0]), c[0]);
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+        assertEquals(0.3530, DinoConfig.fromJson("{\"std\": [0.3530]}").std[0]);
+    }
+}
