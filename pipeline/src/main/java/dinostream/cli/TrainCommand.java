@@ -63,6 +63,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--init-state", paramLabel = "URI", description = "New models start from this state (`dinostream init`, a snapshot's state.safetensors) instead of random weights; read where the trainers run.")
     String initState;
 
+    @Option(names = "--max-models", paramLabel = "N", defaultValue = "16",
+            description = "Models one trainer subtask creates at most (each holds its weights, teacher and optimizer state); images of further models are dead letters, TOO_MANY_MODELS (default: ${DEFAULT-VALUE}).")
+    int maxModels;
+
     @Option(names = "--max-skipped-steps", paramLabel = "K", defaultValue = "5",
             description = "A step with a non-finite loss or state is skipped (the model stays as before); after K in a row the model pauses (default: ${DEFAULT-VALUE}).")
     int maxSkippedSteps;
@@ -193,6 +197,8 @@ final class TrainCommand implements Callable<Integer> {
         o.trainer.seed = seed;
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         o.trainer.maxSkippedSteps = maxSkippedSteps;
+        if (maxModels < 1) throw usage("--max-models must be at least 1");
+        o.trainer.maxModels = maxModels;
         o.trainer.resumePausedModels = resumePausedModels;
         if (initState != null) {
             if (where == Deployment.CLUSTER) Submission.requireShared("--init-state", initState, sharedFileSystem);

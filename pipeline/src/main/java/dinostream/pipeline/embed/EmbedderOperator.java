@@ -55,6 +55,13 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     private transient boolean flushScheduled;
     private transient int inputsEnded;
     private transient Counter embedded;
+    private transient Counter noTeacher;
+    private transient long waitingBytes;
+    private transient Map<String, Boolean> rejected;
+
+    /** Images that waited for a teacher longer than the room allows (stage "embed", NO_TEACHER). */
+    public static final org.apache.flink.util.OutputTag<dinostream.schemas.DeadLetter> DEAD_LETTERS =
+            new org.apache.flink.util.OutputTag<>("embedder-dead-letters") {};
 
     public EmbedderOperator(EmbedderOptions options) {
         this.options = options;
@@ -76,13 +83,25 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         waiting = new ArrayList<>();
         config = DinoConfig.fromJson(options.configJson);
         for (TeacherUpdate u : teacherState.get()) install(u);
-        for (DecodedImage i : waitingState.get()) waiting.add(i);
+        for (DecodedImage i : waitingState.get()) {
+            waiting.add(i);
+            waitingBytes += i.pixels.length;
+        }
+        // Recently refused models, bounded: a hostile producer may name any number of them.
+        rejected = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+                return size() > 1024;
+            }
+        };
     }
 
     @Override
     public void open() throws Exception {
         super.open();
         embedded = getMetricGroup().counter("embeddings");
+        noTeacher = getMetricGroup().addGroup("reason", "NO_TEACHER").counter("dead_letters");
+        getMetricGroup().gauge("waiting_bytes", (org.apache.flink.metrics.Gauge<Long>) () -> waitingBytes);
         input = new InputBuffer();
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
     }
@@ -91,7 +110,10 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     public void processElement1(StreamRecord<DecodedImage> element) throws Exception {
         DecodedImage img = element.getValue();
         if (!teachers.containsKey(img.modelId)) {
+            if (rejected.containsKey(img.modelId)) return;   // the trainer dead-lettered it
             waiting.add(img);
+            waitingBytes += img.pixels.length;
+            while (waitingBytes > options.maxWaitingBytes && !waiting.isEmpty()) noTeacher(waiting.remove(0));
             return;
         }
         List<DecodedImage> buf = buffers.computeIfAbsent(img.modelId, k -> new ArrayList<>());
@@ -103,6 +125,13 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     @Override
     public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
         TeacherUpdate u = element.getValue();
+        if (u.isRejection()) {
+            // Refused by the trainer (too many models): its images get dead letters there, not embeddings.
+            rejected.put(u.modelId, Boolean.TRUE);
+            for (DecodedImage i : waiting) if (i.modelId.equals(u.modelId)) waitingBytes -= i.pixels.length;
+            waiting.removeIf(i -> i.modelId.equals(u.modelId));
+            return;
+        }
         Teacher old = teachers.get(u.modelId);
         if (old != null && old.update().step > u.step) return;   // a late, older teacher
         // Images already buffered were meant for the teacher of their time: embed them first.
@@ -110,6 +139,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         install(u);
         List<DecodedImage> ready = new ArrayList<>();
         waiting.removeIf(i -> i.modelId.equals(u.modelId) && ready.add(i));
+        for (DecodedImage i : ready) waitingBytes -= i.pixels.length;
         for (DecodedImage i : ready) processElement1(new StreamRecord<>(i));
     }
 
@@ -158,6 +188,23 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
             }
         }
         embedded.inc(n);
+    }
+
+    /** An image whose model has no teacher and for which there is no room to wait: a dead letter. */
+    private void noTeacher(DecodedImage i) {
+        waitingBytes -= i.pixels.length;
+        noTeacher.inc();
+        output.collect(DEAD_LETTERS, new StreamRecord<>(dinostream.schemas.DeadLetter.newBuilder()
+                .setKey(i.id == null ? null : java.nio.ByteBuffer.wrap(i.id.getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                .setValue(null)
+                .setTopic(i.topic == null ? "" : i.topic)
+                .setPartition(i.partition)
+                .setOffset(i.offset)
+                .setStage("embed")
+                .setReason("NO_TEACHER: model '" + i.modelId + "' has no teacher yet and " + (options.maxWaitingBytes >> 20)
+                        + " MiB of images already wait for teachers in this embedder")
+                .setTime(java.time.Instant.ofEpochMilli(getProcessingTimeService().getCurrentProcessingTime()))
+                .build()));
     }
 
     /** Everything embeddable leaves before the barrier; only images with no teacher yet stay in state. */

@@ -100,9 +100,6 @@ public final class DinoJob {
         SingleOutputStreamOperator<DecodedImage> images = records
                 .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT, o.models, o.deadLetterValueBytes))
                 .name("decode + validate").uid("decode");
-        images.getSideOutput(DecodeFunction.DEAD_LETTERS)
-                .sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
-                .name("kafka: " + o.deadLetterTopic).uid("dead-letters-sink");
 
         SingleOutputStreamOperator<CropSet> crops = images
                 .map(new AugmentFunction(o.trainer.configJson, o.trainer.seed))
@@ -118,14 +115,20 @@ public final class DinoJob {
         // One trainer subtask per listed model (ModelRouting spreads them); else the job's parallelism.
         if (!o.models.isEmpty()) teachers.setParallelism(o.models.size());
 
+        // Dead letters from decode (bad records), the trainer (models over --max-models) and the embedder (no teacher).
+        DataStream<DeadLetter> deadLetters = images.getSideOutput(DecodeFunction.DEAD_LETTERS)
+                .union(teachers.getSideOutput(DinoTrainerOperator.DEAD_LETTERS));
         if (o.embed) {
             o.embedder.configJson = o.trainer.configJson;
-            images.connect(teachers.broadcast())
+            SingleOutputStreamOperator<EmbeddingRecord> embeddings = images.connect(teachers.broadcast())
                     .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder))
-                    .uid("embedder")
-                    .sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
+                    .uid("embedder");
+            embeddings.sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
                     .name("kafka: " + o.embeddingsTopic).uid("embeddings-sink");
+            deadLetters = deadLetters.union(embeddings.getSideOutput(EmbedderOperator.DEAD_LETTERS));
         }
+        deadLetters.sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
+                .name("kafka: " + o.deadLetterTopic).uid("dead-letters-sink");
         if (probe) {
             o.probe.configJson = o.trainer.configJson;
             o.probe.batch = o.trainer.batch;

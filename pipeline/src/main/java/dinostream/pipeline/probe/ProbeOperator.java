@@ -138,6 +138,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     @Override
     public void processElement2(StreamRecord<TeacherUpdate> element) throws Exception {
         TeacherUpdate t = element.getValue();
+        if (t.isRejection()) return;
         registerGauge(t.modelId);
         List<DecodedImage> set = held.get(t.modelId);
         // A score on a handful of images would say little: wait for a fuller set.

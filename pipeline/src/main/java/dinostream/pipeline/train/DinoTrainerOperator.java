@@ -62,6 +62,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
     private static final String MODEL_STATE = "dino-state";
 
+    /** Images of models this subtask will not create (--max-models): dead letters, stage "train". */
+    public static final org.apache.flink.util.OutputTag<dinostream.schemas.DeadLetter> DEAD_LETTERS =
+            new org.apache.flink.util.OutputTag<>("trainer-dead-letters") {};
+
     private final TrainerOptions options;
 
     private transient ValueState<byte[]> modelState;
@@ -76,6 +80,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private transient Counter stepsCounter;
     private transient Counter imagesCounter;
     private transient Counter skippedCounter;
+    private transient Counter tooManyModels;
 
     public DinoTrainerOperator(TrainerOptions options) {
         this.options = options;
@@ -104,6 +109,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         stepsCounter = getMetricGroup().counter("train_steps");
         imagesCounter = getMetricGroup().counter("train_images");
         skippedCounter = getMetricGroup().counter("skipped_steps");
+        tooManyModels = getMetricGroup().addGroup("reason", "TOO_MANY_MODELS").counter("dead_letters");
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
         // Restored models come back at once: their gauges are there before their next image, and a
         // checkpoint written under another --models list is refused here, not silently retrained.
@@ -122,7 +128,12 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     @Override
     public void processElement(StreamRecord<CropSet> element) throws Exception {
         CropSet crops = element.getValue();
-        LiveModel m = liveModel((String) getCurrentKey());
+        String key = (String) getCurrentKey();
+        if (!live.containsKey(key) && live.size() >= options.maxModels && modelState.value() == null) {
+            rejectModel(crops);
+            return;
+        }
+        LiveModel m = liveModel(key);
         if (m.progress.paused) {
             // Paused: its images still get embeddings (from its last teacher); none is held for training.
             m.untrained++;
@@ -207,6 +218,27 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     }
 
     /**
+     * Any producer can name a new model, and each takes hundreds of MB: beyond --max-models this
+     * subtask creates none. The image becomes a dead letter (its coordinates find it in the log),
+     * and the embedders hear that the model has no teacher coming, so they drop its images too.
+     */
+    private void rejectModel(CropSet crops) {
+        tooManyModels.inc();
+        output.collect(DEAD_LETTERS, new StreamRecord<>(dinostream.schemas.DeadLetter.newBuilder()
+                .setKey(crops.id == null ? null : java.nio.ByteBuffer.wrap(crops.id.getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                .setValue(null)
+                .setTopic(crops.topic == null ? "" : crops.topic)
+                .setPartition(crops.partition)
+                .setOffset(crops.offset)
+                .setStage("train")
+                .setReason("TOO_MANY_MODELS: model '" + crops.modelId + "' would be model " + (live.size() + 1) + " of this trainer, over --max-models "
+                        + options.maxModels + " (each model holds its weights, teacher and optimizer state)")
+                .setTime(java.time.Instant.ofEpochMilli(getProcessingTimeService().getCurrentProcessingTime()))
+                .build()));
+        output.collect(new StreamRecord<>(TeacherUpdate.rejected(crops.modelId)));
+    }
+
+    /**
      * A step whose loss or new state is not finite: DINO would stop; a stream must not. Failing the
      * task would replay the same batch into the same step forever (crops and drop path are seeded),
      * so the step is refused (the model stays as before it), its images are counted and logged, not
@@ -254,7 +286,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         if (m != null) return m;
         String modelId = ModelRouting.modelOf(key);
         TrainMemory need = TrainMemory.of(config, options.batch);
-        TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need,
+        TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
                 "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch + ")");
         byte[] bytes = modelState.value();
         DinoState state;

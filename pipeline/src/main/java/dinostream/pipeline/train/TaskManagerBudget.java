@@ -17,17 +17,20 @@ final class TaskManagerBudget {
 
     static final String SETTING = TaskManagerOptions.TASK_OFF_HEAP_MEMORY.key();
 
-    static void check(Configuration tm, TrainMemory need, String what) {
+    /** @param models the models this trainer subtask will hold with the new one */
+    static void check(Configuration tm, TrainMemory need, int models, String what) {
         int slots = Math.max(1, tm.get(TaskManagerOptions.NUM_TASK_SLOTS));
         MemorySize offHeap = tm.get(TaskManagerOptions.TASK_OFF_HEAP_MEMORY);
         // A TaskManager started by Flink's scripts carries its computed memory sizes; a MiniCluster or a
         // test harness has none (or MemorySize.MAX_VALUE): there only the direct pool is checked.
         boolean bounded = tm.contains(TaskManagerOptions.TASK_OFF_HEAP_MEMORY) && offHeap.compareTo(MemorySize.MAX_VALUE) < 0;
-        if (bounded && offHeap.getBytes() / slots < need.offHeapBytes()) {
+        long perSlot = need.offHeapBytes() * models;
+        if (bounded && offHeap.getBytes() / slots < perSlot) {
             throw new IllegalStateException(what + " needs about " + TrainMemory.flinkSize(need.offHeapBytes())
-                    + " of task off-heap memory per slot (ONNX Runtime's native memory, and " + TrainMemory.flinkSize(need.directBytes())
-                    + " of JVM direct buffers for its state and crops), but this TaskManager has " + SETTING + "=" + offHeap.toHumanReadableString()
-                    + " for " + slots + " slot(s): set " + SETTING + " to at least " + TrainMemory.flinkSize(need.offHeapBytes() * slots)
+                    + " of task off-heap memory (ONNX Runtime's native memory, and " + TrainMemory.flinkSize(need.directBytes())
+                    + " of JVM direct buffers for its state and crops)" + (models > 1 ? ", " + TrainMemory.flinkSize(perSlot) + " for the " + models + " models of this slot" : "")
+                    + ", but this TaskManager has " + SETTING + "=" + offHeap.toHumanReadableString()
+                    + " for " + slots + " slot(s): set " + SETTING + " to at least " + TrainMemory.flinkSize(perSlot * slots)
                     + " (ops/flink/dinostream.yaml)");
         }
         long available = DirectMemory.available();

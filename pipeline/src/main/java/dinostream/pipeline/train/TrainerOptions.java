@@ -39,6 +39,8 @@ public class TrainerOptions implements Serializable {
      * random initialization; null: random from {@link #seed}.
      */
     public String initState;
+    /** Models one trainer subtask creates at most; images of further models are dead letters (TOO_MANY_MODELS). */
+    public int maxModels = 16;
     /** Skipped steps in a row (non-finite loss or state) after which a model pauses. */
     public int maxSkippedSteps = 5;
     /** Un-pause models restored paused (a restart from a checkpoint after fixing the cause). */

@@ -132,6 +132,30 @@ class DinoTrainerOperatorTest {
         }
     }
 
+    /** Beyond --max-models a subtask creates no model: its images are dead letters and the embedders are told. */
+    @Test
+    void modelsBeyondTheLimitAreDeadLettersAndTheOthersTrain(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir);
+        o.maxModels = 2;
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 4; i++) {
+                h.processElement(crops("a", i), i);
+                h.processElement(crops("b", i), i);
+                h.processElement(crops("c", i), i);
+            }
+            List<TeacherUpdate> out = teachers(h);
+            // a and b: initial teacher and step 1 each; c: one refusal notice per image.
+            assertEquals(List.of("a", "b"), out.stream().filter(t -> !t.isRejection() && t.step == 1).map(t -> t.modelId).sorted().toList());
+            assertEquals(4, out.stream().filter(TeacherUpdate::isRejection).filter(t -> t.modelId.equals("c")).count());
+            List<dinostream.schemas.DeadLetter> dead = new java.util.ArrayList<>();
+            h.getSideOutput(DinoTrainerOperator.DEAD_LETTERS).forEach(r -> dead.add(r.getValue()));
+            assertEquals(List.of(0L, 1L, 2L, 3L), dead.stream().map(dinostream.schemas.DeadLetter::getOffset).toList());
+            assertEquals("train", dead.get(0).getStage());
+            assertTrue(dead.get(0).getReason().startsWith("TOO_MANY_MODELS: model 'c' would be model 3"), dead.get(0).getReason());
+        }
+    }
+
     @Test
     void modelsAreKeyedAndTrainIndependently(@TempDir Path dir) throws Exception {
         TrainerOptions o = options(dir);

@@ -23,7 +23,7 @@ class TaskManagerBudgetTest {
     @Test
     void aTaskManagerWithoutOffHeapMemoryIsToldWhatToSet() {
         IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> TaskManagerBudget.check(tm("0b", 2), TINY, "model a (preset fmnist-tiny, batch 64)"));
+                () -> TaskManagerBudget.check(tm("0b", 2), TINY, 1, "model a (preset fmnist-tiny, batch 64)"));
         String m = e.getMessage();
         assertTrue(m.startsWith("model a (preset fmnist-tiny, batch 64) needs about " + TrainMemory.flinkSize(TINY.offHeapBytes())), m);
         assertTrue(m.contains("taskmanager.memory.task.off-heap.size to at least " + TrainMemory.flinkSize(2 * TINY.offHeapBytes())), m);
@@ -33,12 +33,13 @@ class TaskManagerBudgetTest {
     @Test
     void theBudgetIsPerSlot() {
         long need = TINY.offHeapBytes();
-        TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 1), TINY, "a");
-        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 2), TINY, "a"));
+        TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 1), TINY, 1, "a");
+        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 1), TINY, 2, "a"));
+        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 2), TINY, 1, "a"));
     }
 
     @Test
     void aMiniClusterWithoutSizesIsNotRefused() {
-        TaskManagerBudget.check(new Configuration(), TrainMemory.of(Presets.get("test"), 8), "a");
+        TaskManagerBudget.check(new Configuration(), TrainMemory.of(Presets.get("test"), 8), 1, "a");
     }
 }
