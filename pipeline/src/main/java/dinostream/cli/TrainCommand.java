@@ -101,6 +101,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--shared-file-system", description = "On a cluster: file:// locations are on a file system every JobManager and TaskManager mounts at the same path (NFS).")
     boolean sharedFileSystem;
 
+    @Option(names = "--keep-checkpoints", paramLabel = "K", defaultValue = "1",
+            description = "Local runs: once this run has completed a checkpoint, the checkpoint folders of earlier runs but the newest K are removed (default: ${DEFAULT-VALUE}).")
+    int keepCheckpoints;
+
     @Option(names = "--restore", paramLabel = "latest|PATH", description = "Local runs: resume from the newest retained checkpoint, or from a checkpoint/savepoint folder (on a cluster: flink run -s PATH).")
     String restore;
 
@@ -133,6 +137,7 @@ final class TrainCommand implements Callable<Integer> {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
         if (where == Deployment.CLUSTER) Submission.requireClusterCheckpointing(env, sharedFileSystem);
         DinoJob.build(env, o);
+        if (where == Deployment.LOCAL) env.registerJobListener(new LocalCheckpointCleanup(o.checkpointDir, keepCheckpoints, spec.commandLine().getErr()));
         String name = DinoJob.trainJobName(o);
         spec.commandLine().getErr().printf("%s (%s, batch %d) on %s/%s%s%s%n", name,
                 model != null && model.config != null ? model.config : o.trainer.config().preset, o.trainer.batch,
@@ -153,6 +158,7 @@ final class TrainCommand implements Callable<Integer> {
         if (snapshotEvery < 1 || snapshotKeep < 1 || broadcastEvery < 1) throw usage("--snapshot-every, --snapshot-keep and --broadcast-every must be >= 1");
         if (checkpointSeconds != null && checkpointSeconds < 1) throw usage("--checkpoint-interval must be at least 1 second");
         if (parallelism < 0 || threads < 0) throw usage("--parallelism and --threads must be >= 0");
+        if (keepCheckpoints < 0) throw usage("--keep-checkpoints must be >= 0");
         if (!Manifest.MODEL_ID.matcher(modelId).matches()) throw usage("--model-id: '" + modelId + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");
         for (String m : models) {
             if (!Manifest.MODEL_ID.matcher(m).matches()) throw usage("--models: '" + m + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");

@@ -18,6 +18,7 @@ import dinostream.pipeline.snapshot.Manifest;
 import dinostream.pipeline.snapshot.ModelVersion;
 import dinostream.pipeline.snapshot.SnapshotInfo;
 import dinostream.pipeline.snapshot.SnapshotStore;
+import dinostream.pipeline.snapshot.SnapshotWriter;
 import org.apache.flink.api.common.externalresource.ExternalResourceInfo;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
@@ -77,6 +78,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private transient Schedules.TrainingSchedule schedule;
     private transient MetricsLog metricsLog;
     private transient SnapshotStore snapshots;
+    private transient SnapshotWriter snapshotWriter;
+    /** Snapshots due, by the checkpoint whose state they are, until it completes. */
+    private transient TreeMap<Long, List<SnapshotWriter.Pending>> snapshotsByCheckpoint;
     private transient Counter stepsCounter;
     private transient Counter imagesCounter;
     private transient Counter skippedCounter;
@@ -106,6 +110,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         compiled = new HashMap<>();
         metricsLog = options.runDir == null ? null : new MetricsLog(options.runDir);
         snapshots = options.snapshotDir == null ? null : new SnapshotStore(options.snapshotDir, options.snapshotKeep);
+        snapshotWriter = snapshots == null ? null : new SnapshotWriter(snapshots);
+        snapshotsByCheckpoint = new TreeMap<>();
+        getMetricGroup().gauge("snapshots_written", (Gauge<Long>) () -> snapshotWriter == null ? 0L : snapshotWriter.written());
+        getMetricGroup().gauge("snapshot_failures", (Gauge<Long>) () -> snapshotWriter == null ? 0L : snapshotWriter.failed());
         stepsCounter = getMetricGroup().counter("train_steps");
         imagesCounter = getMetricGroup().counter("train_images");
         skippedCounter = getMetricGroup().counter("skipped_steps");
@@ -199,21 +207,11 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                     step % Math.max(options.monitorEvery, 1) == 0 ? m.monitors : null, m.warnings);
         }
 
-        boolean snapshot = snapshots != null && step % options.snapshotEvery == 0;
-        boolean broadcast = options.broadcastEvery > 0 && step % options.broadcastEvery == 0;
-        if (snapshot || broadcast) {
+        // A snapshot is due; it is written from the checkpoint that holds this state, once that completes.
+        if (snapshots != null && step >= nextSnapshotStep(m.progress.lastSnapshotStep)) m.snapshotDue = true;
+        if (options.broadcastEvery > 0 && step % options.broadcastEvery == 0) {
             DinoState state = m.session.state();
-            byte[] onnx = InferenceExport.backboneModel(state);
-            if (snapshot) {
-                snapshots.write(m.modelId, state, new SnapshotInfo(m.progress.imagesSeen,
-                        Map.of(Manifest.LR, (double) hyper.lr(), Manifest.WEIGHT_DECAY, (double) hyper.weightDecay(),
-                                Manifest.TEACHER_TEMP, (double) hyper.teacherTemp(), Manifest.MOMENTUM, (double) hyper.momentum()),
-                        Map.of("loss", (double) stats.loss(), "teacher_entropy", (double) stats.teacherEntropy(),
-                                "kl", (double) stats.kl()),
-                        new TreeMap<>(m.offsets)), onnx);
-                m.progress.lastSnapshotStep = step;
-            }
-            if (broadcast) emitTeacher(m.modelId, state, onnx);
+            emitTeacher(m.modelId, state, InferenceExport.backboneModel(state));
         }
     }
 
@@ -260,6 +258,45 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             LOG.error("model {} PAUSED after {} skipped steps in a row at step {}: it no longer trains; its images still get "
                     + "embeddings from its last teacher; to train it again, fix the cause and restart the job from a checkpoint "
                     + "with --resume-paused-models", m.modelId, m.progress.consecutiveSkips, e.step());
+        }
+    }
+
+    /** The first step at or after the next multiple of --snapshot-every. */
+    private long nextSnapshotStep(long lastSnapshotStep) {
+        return lastSnapshotStep < 0 ? options.snapshotEvery : (lastSnapshotStep / options.snapshotEvery + 1) * options.snapshotEvery;
+    }
+
+    /** What a snapshot's manifest says beside the state: as of the model's last step. */
+    private SnapshotInfo snapshotInfo(LiveModel m) {
+        TrainSession.Hyper h = m.hyper;
+        TrainSession.Stats st = m.last;
+        return new SnapshotInfo(m.progress.imagesSeen,
+                Map.of(Manifest.LR, (double) h.lr(), Manifest.WEIGHT_DECAY, (double) h.weightDecay(),
+                        Manifest.TEACHER_TEMP, (double) h.teacherTemp(), Manifest.MOMENTUM, (double) h.momentum()),
+                Map.of("loss", (double) st.loss(), "teacher_entropy", (double) st.teacherEntropy(), "kl", (double) st.kl()),
+                new TreeMap<>(m.offsets));
+    }
+
+    /**
+     * Snapshots describe committed state only: the state a checkpoint holds is handed to the
+     * background writer when that checkpoint completes. A failover before that rolls back to an
+     * earlier checkpoint, and the snapshot of a timeline that was undone is never written.
+     */
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        var done = snapshotsByCheckpoint.headMap(checkpointId, true);
+        // Newest per model: an older pending snapshot of a model is subsumed by a newer completed one.
+        Map<String, SnapshotWriter.Pending> newest = new HashMap<>();
+        for (List<SnapshotWriter.Pending> l : done.values()) for (SnapshotWriter.Pending p : l) newest.put(p.modelId(), p);
+        done.clear();
+        for (SnapshotWriter.Pending p : newest.values()) {
+            snapshotWriter.submit(p);
+            for (LiveModel m : live.values()) {
+                if (!m.modelId.equals(p.modelId())) continue;
+                m.progress.lastSnapshotStep = Math.max(m.progress.lastSnapshotStep, p.step());
+                m.progressDirty = true;
+            }
         }
     }
 
@@ -381,7 +418,14 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         super.prepareSnapshotPreBarrier(checkpointId);
         Object key = getCurrentKey();
         for (LiveModel m : live.values()) {
-            if (!m.dirty) continue;
+            if (!m.dirty) {
+                if (m.progressDirty) {
+                    setCurrentKey(m.key);
+                    progressState.update(copy(m.progress));
+                    m.progressDirty = false;
+                }
+                continue;
+            }
             long t0 = System.nanoTime();
             setCurrentKey(m.key);
             byte[] bytes = m.session.stateBytes();
@@ -389,6 +433,14 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             m.progress.offsetsJson = JSON.writeValueAsString(new TreeMap<>(m.offsets));
             progressState.update(copy(m.progress));
             m.dirty = false;
+            m.progressDirty = false;
+            if (m.snapshotDue && m.last != null) {
+                // The same array the checkpoint holds (never mutated): no copy is kept for the snapshot.
+                List<SnapshotWriter.Pending> l = snapshotsByCheckpoint.computeIfAbsent(checkpointId, k -> new ArrayList<>());
+                for (List<SnapshotWriter.Pending> older : snapshotsByCheckpoint.values()) older.removeIf(p -> p.modelId().equals(m.modelId));
+                l.add(new SnapshotWriter.Pending(m.modelId, m.session.step(), bytes, snapshotInfo(m)));
+                m.snapshotDue = false;
+            }
             double ms = (System.nanoTime() - t0) / 1e6;
             LOG.info("model {}: {} MB of state written behind for checkpoint {} in {} ms", m.modelId,
                     String.format("%.1f", bytes.length / 1e6), checkpointId, String.format("%.0f", ms));
@@ -410,6 +462,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
     @Override
     public void close() throws Exception {
+        // What completed checkpoints hold is written before the task ends (a bounded run's last snapshots).
+        if (snapshotWriter != null) snapshotWriter.close();
         if (live != null) live.values().forEach(m -> m.session.close());
         if (metricsLog != null) metricsLog.close();
         super.close();
@@ -429,6 +483,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         boolean announce;
         /** Images that arrived while paused (since this subtask started). */
         long untrained;
+        /** A snapshot is due with the next checkpoint. */
+        boolean snapshotDue;
+        /** Only the progress changed since the last checkpoint (a snapshot was written). */
+        boolean progressDirty;
         TrainSession.Stats last;
         TrainSession.Hyper hyper;
         double stepMs;

@@ -83,6 +83,11 @@ class DinoTrainerOperatorTest {
             List<TeacherUpdate> out = teachers(h);
             // Restored at step 1 (initial teacher re-announced), then step 2.
             assertEquals(List.of(1L, 2L), out.stream().map(t -> t.step).toList());
+            // Step 2 is a snapshot step: written only once a checkpoint holding it completes.
+            h.prepareSnapshotPreBarrier(2);
+            h.snapshot(2, 200);
+            assertTrue(new SnapshotStore(o.snapshotDir, 5).latest("a").isEmpty(), "no snapshot before the checkpoint completes");
+            h.notifyOfCompletedCheckpoint(2);
         }
         List<String> metrics = Files.readAllLines(dir.resolve("metrics.jsonl"));
         assertEquals(2, metrics.size());
@@ -130,6 +135,25 @@ class DinoTrainerOperatorTest {
             for (int i = 16; i < 20; i++) h.processElement(crops("a", i), i);
             assertEquals(List.of(0L, 1L), teachers(h).stream().map(u -> u.step).toList(), "resumed: announced, then step 1");
         }
+    }
+
+    /** A snapshot step whose checkpoint never completes (the job failed) leaves no snapshot: it is not committed state. */
+    @Test
+    void aSnapshotWaitsForItsCheckpointToComplete(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir);
+        SnapshotStore store = new SnapshotStore(o.snapshotDir, 5);
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 8; i++) h.processElement(crops("a", i), i);   // steps 1 and 2
+            h.prepareSnapshotPreBarrier(1);
+            h.snapshot(1, 100);
+            h.notifyOfCompletedCheckpoint(1);   // holds step 2
+            for (int i = 8; i < 16; i++) h.processElement(crops("a", i), i);  // steps 3 and 4
+            h.prepareSnapshotPreBarrier(2);
+            h.snapshot(2, 200);
+            // Checkpoint 2 never completes: the task fails here.
+        }
+        assertEquals(List.of(2L), store.list("a").stream().map(r -> r.manifest().step()).toList());
     }
 
     /** Beyond --max-models a subtask creates no model: its images are dead letters and the embedders are told. */
