@@ -41,7 +41,7 @@ public final class JobMain implements Runnable {
         PrintWriter out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         StringWriter captured = new StringWriter();
         PrintWriter err = new PrintWriter(new Tee(new PrintWriter(System.err, true, StandardCharsets.UTF_8), captured), true);
-        int rc = Main.configure(new CommandLine(commands), out, err).execute(args);
+        int rc = CommandLines.configure(new CommandLine(commands), out, err).execute(args);
         out.flush();
         err.flush();
         if (rc != 0) throw new JobSubmissionError(lastError(captured.toString()));

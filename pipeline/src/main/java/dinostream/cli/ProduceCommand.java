@@ -154,6 +154,11 @@ final class ProduceCommand implements Callable<Integer> {
         } catch (SourceException e) {
             throw new CliFailure(e.getMessage(), e);
         }
+        if (src instanceof FolderSource f && !f.notImages().isEmpty()) {
+            List<String> n = f.notImages();
+            err().printf(Locale.ROOT, "dinostream produce: %,d files under %s are not *.jpg, *.jpeg or *.png and are not produced: %s%s%n",
+                    n.size(), source, String.join(", ", n.subList(0, Math.min(10, n.size()))), n.size() > 10 ? ", ..." : "");
+        }
         int[] indices = ord.indices(src, seed, limit != null ? limit : -1);
 
         // On Ctrl-C or SIGTERM: stop after the current image, flush, and print the summary before the

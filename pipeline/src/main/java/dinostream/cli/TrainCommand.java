@@ -137,6 +137,7 @@ final class TrainCommand implements Callable<Integer> {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
         if (where == Deployment.CLUSTER) Submission.requireClusterCheckpointing(env, sharedFileSystem);
         DinoJob.build(env, o);
+        if (o.restorePath == null) warnIfTheGroupHasOffsets(o, where);
         if (where == Deployment.LOCAL) env.registerJobListener(new LocalCheckpointCleanup(o.checkpointDir, keepCheckpoints, spec.commandLine().getErr()));
         String name = DinoJob.trainJobName(o);
         spec.commandLine().getErr().printf("%s (%s, batch %d) on %s/%s%s%s%n", name,
@@ -147,6 +148,35 @@ final class TrainCommand implements Callable<Integer> {
         // A local job that ended (--bounded) leaves a report of its run folder.
         if (where == Deployment.LOCAL) LocalRun.report(runDir(), o.trainer.snapshotDir, spec.commandLine().getErr());
         return 0;
+    }
+
+    /**
+     * The source resumes at the consumer group's committed offsets. Without a restore, the models
+     * start anew there: the images before those offsets are not trained on again. Said loudly,
+     * because it looks like a resumed run and is not.
+     */
+    private void warnIfTheGroupHasOffsets(JobOptions o, Deployment where) {
+        java.util.Properties p = new java.util.Properties();
+        p.putAll(o.kafkaProperties);
+        p.put("bootstrap.servers", o.bootstrap);
+        p.put("request.timeout.ms", "10000");
+        p.put("default.api.timeout.ms", "10000");
+        try (var admin = org.apache.kafka.clients.admin.Admin.create(p)) {
+            var offsets = admin.listConsumerGroupOffsets(o.groupId).partitionsToOffsetAndMetadata()
+                    .get(15, java.util.concurrent.TimeUnit.SECONDS);
+            java.util.List<String> committed = new java.util.ArrayList<>();
+            offsets.forEach((tp, om) -> {
+                if (om != null && tp.topic().equals(o.imagesTopic)) committed.add(tp.partition() + ":" + om.offset());
+            });
+            if (committed.isEmpty()) return;
+            java.util.Collections.sort(committed);
+            spec.commandLine().getErr().println("dinostream: warning: consumer group " + o.groupId + " has committed offsets on "
+                    + o.imagesTopic + " (" + String.join(", ", committed) + "): this run starts NEW models at those offsets, and the images "
+                    + "before them are not trained on again. To continue the models of the earlier run instead, "
+                    + (where == Deployment.LOCAL ? "add --restore latest" : "submit with flink run -s <its checkpoint or savepoint>") + ".");
+        } catch (Exception e) {
+            // No answer (broker down, no rights to describe groups): the job itself reports a broker it cannot reach.
+        }
     }
 
     private Path runDir() {

@@ -31,12 +31,19 @@ public final class FolderSource implements ImageSource {
     private final List<String> files;       // relative paths, '/'-separated, sorted
     private final List<String> classes;     // sorted top-level folder names holding images
     private final int[] labels;             // -1: none
+    private final List<String> notImages;   // files left out by their name, relative, sorted
 
-    private FolderSource(Path root, List<String> files, List<String> classes, int[] labels) {
+    private FolderSource(Path root, List<String> files, List<String> classes, int[] labels, List<String> notImages) {
         this.root = root;
         this.files = files;
         this.classes = classes;
         this.labels = labels;
+        this.notImages = notImages;
+    }
+
+    /** The files under the folder that are not *.jpg, *.jpeg or *.png (hidden ones aside): not produced. */
+    public List<String> notImages() {
+        return notImages;
     }
 
     /** Lists the folder; throws {@link SourceException} when it has no JPEG or PNG files. */
@@ -45,12 +52,12 @@ public final class FolderSource implements ImageSource {
         if (!Files.exists(root)) throw new NoSuchFileException(dir.toString(), null, "no such directory");
         if (!Files.isDirectory(root)) throw new NotDirectoryException(dir.toString());
         List<String> files = new ArrayList<>();
+        List<String> notImages = new ArrayList<>();
         try (Stream<Path> s = Files.walk(root)) {
             s.filter(p -> !p.equals(root))
                     .filter(p -> !hidden(root.relativize(p)))
                     .filter(Files::isRegularFile)
-                    .filter(FolderSource::imageExtension)
-                    .forEach(p -> files.add(slashes(root.relativize(p))));
+                    .forEach(p -> (imageExtension(p) ? files : notImages).add(slashes(root.relativize(p))));
         } catch (UncheckedIOException e) {
             throw e.getCause();
         }
@@ -68,7 +75,8 @@ public final class FolderSource implements ImageSource {
             int slash = f.indexOf('/');
             labels[i] = slash > 0 ? classes.indexOf(f.substring(0, slash)) : -1;
         }
-        return new FolderSource(root, List.copyOf(files), classes, labels);
+        notImages.sort(null);
+        return new FolderSource(root, List.copyOf(files), classes, labels, List.copyOf(notImages));
     }
 
     private static boolean hidden(Path rel) {

@@ -52,6 +52,7 @@ class FolderSourceTest {
         List<String> paths = new ArrayList<>();
         for (int i = 0; i < s.size(); i++) paths.add(s.path(i));
         assertEquals(expected, paths);
+        assertEquals(List.of("notes.txt"), s.notImages(), "files left out by name are listed, hidden ones are not");
 
         SourceImage a = s.read(0);
         assertEquals("cats/a.jpg", a.id());
