@@ -137,7 +137,7 @@ public final class DinoJob {
                     .connect(teachers.broadcast())
                     .transform("k-NN probe", TypeInformation.of(ProbeResult.class), new ProbeOperator(o.probe))
                     .setParallelism(1).uid("probe")
-                    .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("probe scores (metrics, probe.jsonl)");
+                    .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("k-NN probe scores");
         }
         if (!o.embed && !probe) {
             teachers.sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("teachers (unused)");
