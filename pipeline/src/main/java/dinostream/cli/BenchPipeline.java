@@ -74,6 +74,10 @@ final class BenchPipeline implements Callable<Integer> {
     @Option(names = "--parallelism", paramLabel = "N", defaultValue = "1", description = "Parallelism of decode, augment and embed (default: ${DEFAULT-VALUE}).")
     int parallelism;
 
+    @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "0",
+            description = "Write snapshots as the job does (every N steps, from completed checkpoints, off the training thread); 0: none (default: ${DEFAULT-VALUE}).")
+    int snapshotEvery;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: a temporary one, deleted).")
     Path out;
 
@@ -109,7 +113,8 @@ final class BenchPipeline implements Callable<Integer> {
             o.trainer.batch = batch;
             o.trainer.threads = threads;
             o.trainer.runDir = dir.toString();
-            o.trainer.snapshotDir = null;
+            o.trainer.snapshotDir = snapshotEvery > 0 ? dir.resolve("snapshots").toUri().toString() : null;
+            o.trainer.snapshotEvery = Math.max(1, snapshotEvery);
             o.probe.size = 0;   // the training rate alone; the probe is an evaluation
 
             int restPort = freePort();
@@ -154,6 +159,8 @@ final class BenchPipeline implements Callable<Integer> {
         o.put("steps", steps.size());
         o.put("train_images_per_s", trained / seconds);
         o.put("step_ms_median", stepMs.get(stepMs.size() / 2));
+        o.put("step_ms_max", stepMs.get(stepMs.size() - 1));
+        o.put("snapshot_every", snapshotEvery);
         o.put("job_wall_s", wall);
         List<JsonNode> writes = new ArrayList<>();
         Path cps = dir.resolve("checkpoints.jsonl");
