@@ -307,8 +307,18 @@ final class BenchSoak implements Callable<Integer> {
             consumer.subscribe(List.of(o.embeddingsTopic, o.deadLetterTopic));
         }
 
+        /** Reads what is there now (until a poll comes back empty); returns the records accounted for. */
         long poll() throws Exception {
-            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+            var batch = consumer.poll(Duration.ofMillis(500));
+            while (!batch.isEmpty()) {
+                take(batch);
+                batch = consumer.poll(Duration.ofMillis(200));
+            }
+            return embeddings.size() + deadLetters.size();
+        }
+
+        private void take(Iterable<ConsumerRecord<byte[], byte[]>> records) throws Exception {
+            for (ConsumerRecord<byte[], byte[]> r : records) {
                 boolean added;
                 if (r.topic().equals(o.embeddingsTopic)) {
                     added = embeddings.add(AvroCodec.embeddingRecords().decode(r.value()).getImageId().toString());
@@ -318,7 +328,6 @@ final class BenchSoak implements Callable<Integer> {
                 }
                 if (!added) duplicates++;
             }
-            return embeddings.size() + deadLetters.size();
         }
     }
 

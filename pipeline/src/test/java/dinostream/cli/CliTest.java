@@ -218,6 +218,17 @@ class CliTest {
                 1, "unexpected key 'crops/4'", "crops/0..crops/3");
     }
 
+    /** A configuration whose every step would be NaN is refused before the job starts, in one line. */
+    @Test
+    void trainRefusesAConfigurationThatMakesEveryStepNaN() throws Exception {
+        Path cfg = dir.resolve("std0.json");
+        Files.writeString(cfg, "{\"preset\": \"test\", \"img_size\": 16, \"local_size\": 8, \"dim\": 32, \"depth\": 2, \"heads\": 2, \"std\": [0.0]}");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--config", cfg.toString(), "--out", dir.resolve("run").toString()),
+                1, "std0.json", "invalid configuration", "std values must be finite and > 0");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--model-id", "../etc", "--out", dir.resolve("run").toString()),
+                2, "--model-id", "is not a model id");
+    }
+
     @Test
     void unknownPreset() {
         assertOneLineError(run("init", "--preset", "vit-huge", "--out", dir.resolve("x.safetensors").toString()),

@@ -33,6 +33,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Properties;
 
 /**
@@ -70,6 +71,11 @@ public final class DinoJob {
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
         if (o.restorePath != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, o.restorePath);
+        // Bounded restarts: with checkpointing Flink's default retries forever, and a persistent
+        // failure would loop without end instead of ending the job with its cause.
+        conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+        conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 10);
+        conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(5));
         // A local MiniCluster listens on loopback only (on a cluster these come from its own configuration).
         conf.set(org.apache.flink.configuration.JobManagerOptions.BIND_HOST, "127.0.0.1");
         conf.set(org.apache.flink.configuration.JobManagerOptions.ADDRESS, "127.0.0.1");
