@@ -55,6 +55,11 @@ class PipelineEndToEndTest {
     }
 
     static JobOptions options(String prefix, Path dir) {
+        return options(kafka, prefix, dir);
+    }
+
+    /** Options of a small job on {@code kafka} with its three topics created: the test preset, batch 8, fast checkpoints. */
+    static JobOptions options(EmbeddedKafka kafka, String prefix, Path dir) {
         JobOptions o = new JobOptions();
         o.bootstrap = kafka.bootstrap();
         o.imagesTopic = prefix + "-images";

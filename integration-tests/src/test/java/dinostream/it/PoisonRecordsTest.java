@@ -1,6 +1,5 @@
 package dinostream.it;
 
-import dinostream.model.dino.Presets;
 import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
@@ -53,28 +52,10 @@ class PoisonRecordsTest {
     }
 
     static JobOptions options(String prefix, Path dir) {
-        JobOptions o = new JobOptions();
-        o.bootstrap = kafka.bootstrap();
-        o.imagesTopic = prefix + "-images";
-        o.embeddingsTopic = prefix + "-embeddings";
-        o.deadLetterTopic = prefix + "-dead";
-        o.groupId = prefix;
-        o.modelId = "m1";
+        JobOptions o = PipelineEndToEndTest.options(kafka, prefix, dir);
         o.parallelism = 1;
-        o.checkpointInterval = Duration.ofMillis(500);
-        o.checkpointDir = dir.resolve("checkpoints").toUri().toString();
-        o.trainer.configJson = Presets.get("test").toJson();
-        o.trainer.batch = 8;
-        o.trainer.threads = 1;
-        o.trainer.snapshotDir = dir.resolve("snapshots").toUri().toString();
         o.trainer.snapshotEvery = 1000;
-        o.trainer.broadcastEvery = 1;
-        o.trainer.runDir = dir.toString();
         o.probe.size = 0;
-        o.embedder.threads = 1;
-        kafka.createTopic(o.imagesTopic, 1, Map.of());
-        kafka.createTopic(o.embeddingsTopic, 1, Map.of());
-        kafka.createTopic(o.deadLetterTopic, 1, Map.of());
         return o;
     }
 

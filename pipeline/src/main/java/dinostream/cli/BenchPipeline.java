@@ -184,7 +184,8 @@ final class BenchPipeline implements Callable<Integer> {
         else err.println(o.toPrettyString());
     }
 
-    private static JsonNode get(HttpClient http, String url) {
+    /** A GET of Flink's REST API as JSON; null while it is not up. */
+    static JsonNode get(HttpClient http, String url) {
         try {
             HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -194,13 +195,13 @@ final class BenchPipeline implements Callable<Integer> {
         }
     }
 
-    private static int freePort() throws Exception {
+    static int freePort() throws Exception {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
         }
     }
 
-    private static void deleteTree(Path dir) throws Exception {
+    static void deleteTree(Path dir) throws Exception {
         try (var paths = Files.walk(dir)) {
             paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }

@@ -34,10 +34,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
-import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -123,7 +120,7 @@ final class BenchSoak implements Callable<Integer> {
             o.probe.size = 0;
             o.embedder.threads = 1;
 
-            int restPort = freePort();
+            int restPort = BenchPipeline.freePort();
             Configuration conf = DinoJob.configuration(o);
             conf.set(RestOptions.PORT, restPort);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
@@ -186,7 +183,7 @@ final class BenchSoak implements Callable<Integer> {
             else err.println(r.toPrettyString());
             return r.get("pass").asBoolean() ? 0 : 1;
         } finally {
-            if (out == null) deleteTree(dir);
+            if (out == null) BenchPipeline.deleteTree(dir);
         }
     }
 
@@ -203,7 +200,7 @@ final class BenchSoak implements Callable<Integer> {
         MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
         System.gc();
         row.put("heap_after_gc_mb", mem.getHeapMemoryUsage().getUsed() / 1e6);
-        JsonNode c = get(http, "http://127.0.0.1:" + restPort + "/jobs/" + job.getJobID() + "/checkpoints");
+        JsonNode c = BenchPipeline.get(http, "http://127.0.0.1:" + restPort + "/jobs/" + job.getJobID() + "/checkpoints");
         JsonNode latest = c == null ? null : c.path("latest").path("completed");
         row.put("checkpoint_bytes", latest == null ? -1 : latest.path("checkpointed_size").asLong(-1));
         row.put("checkpoint_ms", latest == null ? -1 : latest.path("end_to_end_duration").asLong(-1));
@@ -345,27 +342,5 @@ final class BenchSoak implements Callable<Integer> {
     private static void sleepUntil(long nanoTime) throws InterruptedException {
         long wait;
         while ((wait = nanoTime - System.nanoTime()) > 0) Thread.sleep(Math.min(wait / 1_000_000 + 1, 1000));
-    }
-
-    private static JsonNode get(HttpClient http, String url) {
-        try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-            return r.statusCode() == 200 ? JSON.readTree(r.body()) : null;
-        } catch (Exception e) {
-            return null;
-        }
-    }
-
-    private static int freePort() throws Exception {
-        try (var s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static void deleteTree(Path dir) throws Exception {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 }
