@@ -129,6 +129,60 @@ class FlinkClusterIT {
         }
     }
 
+    /**
+     * Flink's real memory model with no task off-heap memory declared (the default): the trainer
+     * fails when its model starts, with one line naming the setting and the size, and the job ends
+     * with that cause after its bounded restarts; never an OutOfMemoryError at a failover.
+     */
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aTaskManagerWithoutOffHeapMemoryFailsTheTrainerNamingTheSetting(@TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir) throws Exception {
+        Path root = Path.of(System.getProperty("dinostream.root", "..")).toAbsolutePath().normalize();
+        Path flinkHome = Path.of(System.getProperty("dinostream.flink.home", "target/flink"));
+        Path jobJar = Path.of(System.getProperty("dinostream.job.jar", root.resolve("pipeline/target/dinostream-job.jar").toString()));
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
+            kafka.createTopic("images", 1, Map.of());
+            kafka.createTopic("embeddings", 1, Map.of());
+            kafka.createTopic("dead-letters", 1, Map.of());
+            produce(kafka, "a", 1, new java.util.HashMap<>());
+            StandaloneFlinkCluster.Builder b = StandaloneFlinkCluster.builder(flinkHome, dir.resolve("flink"))
+                    .taskManagers(1)
+                    .extraYaml(opsFile(root, "ops/flink/dinostream.yaml"))
+                    .property("taskmanager.memory.process.size", "1400m")
+                    .property("taskmanager.memory.task.off-heap.size", "0m")
+                    .property("parallelism.default", "1")
+                    .property("execution.checkpointing.interval", "2 s")
+                    .property("execution.checkpointing.dir", dir.resolve("checkpoints").toUri().toString())
+                    .property("restart-strategy.type", "fixed-delay")
+                    .property("restart-strategy.fixed-delay.attempts", "2")
+                    .property("restart-strategy.fixed-delay.delay", "1 s");
+            try (StandaloneFlinkCluster cluster = b.start()) {
+                try {
+                    ClientResult submitted = cluster.submitDetached(jobJar, List.of("train", "--bootstrap", kafka.bootstrap(),
+                            "--models", "a", "--preset", "test", "--batch", Integer.toString(BATCH), "--threads", "1",
+                            "--snapshot-dir", dir.resolve("snapshots").toUri().toString(), "--shared-file-system"), Duration.ofSeconds(180));
+                    assertEquals(0, submitted.exitCode(), "flink run -d failed:\n" + submitted);
+                    String jobId = submitted.jobId();
+                    FlinkRest rest = cluster.rest();
+                    StandaloneFlinkCluster.Deadline d = new StandaloneFlinkCluster.Deadline(Duration.ofSeconds(180));
+                    while (!rest.jobState(jobId).equals("FAILED")) {
+                        assertTrue(cluster.isJobManagerAlive(), "the JobManager died");
+                        if (d.expired()) throw cluster.failure("the job did not fail for want of off-heap memory: " + rest.jobState(jobId), null);
+                        Thread.sleep(500);
+                    }
+                    String cause = rest.exceptions(jobId).toString();
+                    java.util.regex.Matcher line = java.util.regex.Pattern.compile("model a [^\\\\\"]*?ops/flink/dinostream.yaml\\)").matcher(cause);
+                    System.out.println("[numbers] job without task off-heap memory: FAILED with " + (line.find() ? line.group() : abbreviate(cause, 600)));
+                    assertTrue(cause.contains("needs about") && cause.contains("taskmanager.memory.task.off-heap.size to at least"), cause);
+                    assertTrue(!cause.contains("OutOfMemoryError"), cause);
+                } catch (Throwable t) {
+                    cluster.markFailed();
+                    throw t;
+                }
+            }
+        }
+    }
+
     void scenario(StandaloneFlinkCluster cluster, EmbeddedKafka kafka, Path jobJar, Path dir) throws Exception {
         FlinkRest rest = cluster.rest();
         List<String> args = new ArrayList<>(List.of("train",
