@@ -9,7 +9,6 @@ import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.SyntheticSource;
-import dinostream.schemas.DeadLetter;
 import dinostream.schemas.ImageRecord;
 import dinostream.schemas.codec.AvroCodec;
 import org.apache.flink.configuration.Configuration;
@@ -40,12 +39,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -162,12 +159,13 @@ final class BenchSoak implements Callable<Integer> {
             r.put("batch", batch);
             r.put("records_in", feed.sent.get());
             r.put("good_in", feed.good.get());
-            r.put("embeddings", outputs.embeddings.size());
-            r.put("dead_letters", outputs.deadLetters.size());
+            r.put("embeddings", outputs.embeddings);
+            r.put("dead_letters", outputs.deadLetters);
             r.put("duplicates", outputs.duplicates);
             r.put("job_state_at_end", state);
             r.set("per_minute", perMinute);
-            boolean nothingLost = outputs.embeddings.size() + outputs.deadLetters.size() == feed.sent.get() && outputs.duplicates == 0;
+            boolean nothingLost = outputs.embeddings + outputs.deadLetters == feed.sent.get() && outputs.duplicates == 0
+                    && outputs.embedded.cardinality() == feed.good.get();
             r.put("nothing_lost", nothingLost);
             JsonNode ref = perMinute.get(Math.min(10, minutes) - 1), end = perMinute.get(minutes - 1);
             boolean rssFlat = end.get("rss_mb").asDouble() <= 1.10 * ref.get("rss_mb").asDouble();
@@ -193,13 +191,15 @@ final class BenchSoak implements Callable<Integer> {
         row.put("minute", m);
         row.put("records_in", feed.sent.get());
         outputs.poll();
-        row.put("embeddings", outputs.embeddings.size());
-        row.put("dead_letters", outputs.deadLetters.size());
+        row.put("embeddings", outputs.embeddings);
+        row.put("dead_letters", outputs.deadLetters);
         row.put("lag", lag(kafka, o));
         row.put("rss_mb", rssMb());
         MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
         System.gc();
         row.put("heap_after_gc_mb", mem.getHeapMemoryUsage().getUsed() / 1e6);
+        row.put("heap_committed_mb", mem.getHeapMemoryUsage().getCommitted() / 1e6);
+        row.put("direct_mb", dinostream.model.runtime.DirectMemory.used() / 1e6);
         JsonNode c = BenchPipeline.get(http, "http://127.0.0.1:" + restPort + "/jobs/" + job.getJobID() + "/checkpoints");
         JsonNode latest = c == null ? null : c.path("latest").path("completed");
         row.put("checkpoint_bytes", latest == null ? -1 : latest.path("checkpointed_size").asLong(-1));
@@ -286,10 +286,14 @@ final class BenchSoak implements Callable<Integer> {
         }
     }
 
-    /** What came out, read_committed: embeddings by image id, dead letters by their coordinates. */
+    /**
+     * What came out, read_committed: embeddings by the record number in their image id, dead letters
+     * by their offset (one partition). Bit sets, so that the benchmark's own bookkeeping does not grow
+     * the heap it measures by more than a bit per record.
+     */
     static final class Outputs {
-        final Set<String> embeddings = new HashSet<>(), deadLetters = new HashSet<>();
-        long duplicates;
+        final java.util.BitSet embedded = new java.util.BitSet(), deadLettered = new java.util.BitSet();
+        long embeddings, deadLetters, duplicates;
         private final KafkaConsumer<byte[], byte[]> consumer;
         private final JobOptions o;
 
@@ -311,19 +315,25 @@ final class BenchSoak implements Callable<Integer> {
                 take(batch);
                 batch = consumer.poll(Duration.ofMillis(200));
             }
-            return embeddings.size() + deadLetters.size();
+            return embeddings + deadLetters;
         }
 
         private void take(Iterable<ConsumerRecord<byte[], byte[]>> records) throws Exception {
             for (ConsumerRecord<byte[], byte[]> r : records) {
-                boolean added;
+                java.util.BitSet seen;
+                int n;
                 if (r.topic().equals(o.embeddingsTopic)) {
-                    added = embeddings.add(AvroCodec.embeddingRecords().decode(r.value()).getImageId().toString());
+                    String id = AvroCodec.embeddingRecords().decode(r.value()).getImageId().toString();   // "soak-<record number>"
+                    seen = embedded;
+                    n = Integer.parseInt(id.substring(id.indexOf('-') + 1));
+                    embeddings++;
                 } else {
-                    DeadLetter d = AvroCodec.deadLetters().decode(r.value());
-                    added = deadLetters.add(d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset());
+                    seen = deadLettered;
+                    n = Math.toIntExact(AvroCodec.deadLetters().decode(r.value()).getOffset());
+                    deadLetters++;
                 }
-                if (!added) duplicates++;
+                if (seen.get(n)) duplicates++;
+                seen.set(n);
             }
         }
     }
