@@ -37,11 +37,6 @@ public final class InputBuffer implements AutoCloseable {
         return floats;
     }
 
-    /** Bytes held. */
-    public long bytes() {
-        return bytes == null ? 0 : bytes.capacity();
-    }
-
     @Override
     public void close() {
         DirectMemory.free(bytes);

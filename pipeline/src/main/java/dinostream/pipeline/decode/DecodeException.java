@@ -1,7 +1,5 @@
 package dinostream.pipeline.decode;
 
-import java.util.Locale;
-
 /** An image the decoder refuses, with a {@link Reason} code and a precise one-line message. */
 public final class DecodeException extends Exception {
 
@@ -41,11 +39,6 @@ public final class DecodeException extends Exception {
         /** {@code validate} for the checks made before decoding, {@code decode} for the decoding. */
         public String stage() {
             return stage;
-        }
-
-        /** The code in lower case, as metric names use it. */
-        public String metricName() {
-            return name().toLowerCase(Locale.ROOT);
         }
     }
 

@@ -65,10 +65,6 @@ public final class ModelRouting implements Serializable {
         return KeyGroupRangeAssignment.assignKeyToParallelOperator(keyOf(modelId), maxParallelism, parallelism);
     }
 
-    public int maxParallelism() {
-        return maxParallelism;
-    }
-
     /**
      * A key found in restored state must be the key this job gives its model; otherwise the model's
      * state would sit unread under the old key while the model started anew under the new one.
