@@ -1,26 +1,17 @@
 package dinostream.cli;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
+import dinostream.model.eval.Features;
 import dinostream.model.eval.Knn;
-import dinostream.model.eval.NumpyPermutation;
-import dinostream.model.export.InferenceExport;
 import dinostream.model.runtime.RuntimeOptions;
-import dinostream.model.runtime.Sessions;
-import dinostream.pipeline.decode.DecodeException;
+import dinostream.model.runtime.TeacherInference;
 import dinostream.pipeline.decode.DecodedPixels;
-import dinostream.pipeline.decode.ImageDecoder;
-import dinostream.pipeline.decode.Limits;
 import dinostream.pipeline.embed.EmbedInput;
 import dinostream.pipeline.produce.FashionMnist;
-import dinostream.pipeline.produce.FolderSource;
-import dinostream.pipeline.produce.ImageSource;
+import dinostream.pipeline.produce.LabelledImages;
+import dinostream.pipeline.produce.LabelledImages.Split;
 import dinostream.pipeline.produce.SourceException;
-import dinostream.pipeline.produce.SourceImage;
-import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.snapshot.Manifest;
 import dinostream.pipeline.snapshot.SnapshotStore;
 import dinostream.pipeline.snapshot.TeacherSnapshot;
@@ -32,13 +23,10 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "knn", mixinStandardHelpOptions = true,
@@ -92,14 +80,18 @@ final class KnnCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object on stdout instead of a summary.")
     boolean json;
 
-    /** One split as scored: the source, the chosen indices into it, their labels in the train split's class numbering. */
-    private record Split(String name, ImageSource source, int[] index, int[] labels) {}
-
-    private record Dataset(Split train, Split test, int classes, int pixelChannels) {}
-
     @Override
     public Integer call() throws Exception {
         checkOptions();
+        try {
+            return evaluate();
+        } catch (SourceException e) {
+            // The dataset's messages are already the line for the user.
+            throw new CliFailure(e.getMessage(), e);
+        }
+    }
+
+    private int evaluate() throws IOException {
         boolean teacher = features.equals("teacher");
         PrintWriter err = spec.commandLine().getErr();
         double[] loadBefore = Proc.loadAverage();
@@ -108,7 +100,8 @@ final class KnnCommand implements Callable<Integer> {
         // Both inputs are checked before anything is printed, so a bad one fails with one line.
         boolean fmnist = datasetIsFmnist();
         TeacherSnapshot ts = teacher ? SnapshotStore.loadTeacher(snapshot) : null;
-        Dataset ds = fmnist ? fmnist() : folder(Path.of(dataset));
+        LabelledImages ds = fmnist ? LabelledImages.fashionMnist(FashionMnist.DEFAULT_DIR, trainLimit, testLimit, SUBSET_SEED)
+                : LabelledImages.folder(Path.of(dataset), trainLimit, testLimit, SUBSET_SEED);
         RuntimeOptions runtime = RuntimeOptions.cpu().withThreads(threads);
         DinoConfig cfg = ts == null ? null : ts.manifest().dinoConfig();
         if (teacher) {
@@ -121,13 +114,13 @@ final class KnnCommand implements Callable<Integer> {
         long f0 = System.nanoTime();
         float[][] train, test;
         if (teacher) {
-            try (OrtSession s = Sessions.create(ts.onnx(), runtime)) {
-                train = teacherFeatures(ds.train, cfg, s, err);
-                test = teacherFeatures(ds.test, cfg, s, err);
+            try (TeacherInference t = new TeacherInference(ts.onnx(), runtime)) {
+                train = teacherFeatures(ds.train(), cfg, t, err);
+                test = teacherFeatures(ds.test(), cfg, t, err);
             }
         } else {
-            train = pixelFeatures(ds.train, ds.pixelChannels, err);
-            test = pixelFeatures(ds.test, ds.pixelChannels, err);
+            train = pixelFeatures(ds.train(), ds.pixelChannels(), err);
+            test = pixelFeatures(ds.test(), ds.pixelChannels(), err);
         }
         double featureS = (System.nanoTime() - f0) / 1e9;
 
@@ -137,9 +130,9 @@ final class KnnCommand implements Callable<Integer> {
             err.printf("[knn] --k %d is more than the %d train images: using k = %d%n", k, train.length, kUsed);
         }
         err.printf("[knn] scoring %,d test images against %,d train images (k %d, T %s, %d classes)...%n",
-                test.length, train.length, kUsed, temperature, ds.classes);
+                test.length, train.length, kUsed, temperature, ds.classes());
         long k0 = System.nanoTime();
-        Knn.Result r = Knn.evaluate(train, ds.train.labels, test, ds.test.labels, kUsed, temperature, ds.classes, runtime);
+        Knn.Result r = Knn.evaluate(train, ds.train().labels(), test, ds.test().labels(), kUsed, temperature, ds.classes(), runtime);
         double knnS = (System.nanoTime() - k0) / 1e9;
         double seconds = (System.nanoTime() - t0) / 1e9;
         err.printf("[knn] k-NN done in %.1f s%n", knnS);
@@ -152,11 +145,11 @@ final class KnnCommand implements Callable<Integer> {
         o.put("features", features);
         o.put("feature_dim", train[0].length);
         o.put("dataset", fmnist ? FMNIST : Path.of(dataset).toAbsolutePath().normalize().toString());
-        o.put("classes", ds.classes);
+        o.put("classes", ds.classes());
         o.put("n_train", train.length);
         o.put("n_test", test.length);
-        o.put("train_subset", subsetText(trainLimit, ds.train.source.size()));
-        o.put("test_subset", subsetText(testLimit, ds.test.source.size()));
+        o.put("train_subset", subsetText(trainLimit, ds.train().source().size()));
+        o.put("test_subset", subsetText(testLimit, ds.test().source().size()));
         if (teacher) {
             Manifest m = ts.manifest();
             o.put("snapshot", snapshot);
@@ -202,102 +195,24 @@ final class KnnCommand implements Callable<Integer> {
         return false;
     }
 
-    private Dataset fmnist() throws IOException {
-        FashionMnist train, test;
-        try {
-            train = FashionMnist.load(FashionMnist.DEFAULT_DIR, FashionMnist.Split.TRAIN);
-            test = FashionMnist.load(FashionMnist.DEFAULT_DIR, FashionMnist.Split.TEST);
-        } catch (SourceException e) {
-            throw new CliFailure(e.getMessage(), e);
-        }
-        return new Dataset(split("train", train, trainLimit, null, null), split("test", test, testLimit, null, null),
-                FashionMnist.CLASSES.size(), 1);
-    }
-
-    /** {@code dir/train/<class>/...} and {@code dir/test/<class>/...}; test classes are matched to train's by name. */
-    private Dataset folder(Path dir) throws IOException {
-        FolderSource[] s = new FolderSource[2];
-        String[] names = {"train", "test"};
-        for (int i = 0; i < 2; i++) {
-            Path sub = dir.resolve(names[i]);
-            if (!Files.isDirectory(sub)) {
-                throw new CliFailure("dataset folder " + dir + " has no " + names[i] + "/ subfolder (expected train/<class>/ and test/<class>/ with images)");
-            }
-            try {
-                s[i] = FolderSource.open(sub);
-            } catch (SourceException e) {
-                throw new CliFailure(e.getMessage(), e);
-            }
-        }
-        List<String> classes = s[0].classes();
-        if (classes.isEmpty()) throw new CliFailure(s[0].root() + " has no class folders (expected train/<class>/ with images)");
-        Split train = split("train", s[0], trainLimit, classes, classes);
-        Split test = split("test", s[1], testLimit, s[1].classes(), classes);
-        // Pixels keep colour: 3 channels (a gray image replicated to RGB has the same cosine similarities).
-        return new Dataset(train, test, classes.size(), 3);
-    }
-
-    /**
-     * The chosen indices of a split and their labels. For folders, {@code own} are the split's
-     * class names (its labels index them) and {@code trainClasses} the numbering used for scoring.
-     */
-    private static Split split(String name, ImageSource src, Integer limit, List<String> own, List<String> trainClasses) {
-        int[] index = limit == null ? NumpyPermutation.subset(src.size(), src.size(), SUBSET_SEED)
-                : NumpyPermutation.subset(src.size(), limit, SUBSET_SEED);
-        int[] labels = new int[index.length];
-        for (int j = 0; j < index.length; j++) {
-            int i = index[j];
-            Integer label = src.label(i);
-            if (label == null) {
-                String where = src instanceof FolderSource f ? f.root().resolve(f.path(i)).toString() : name + " image " + i;
-                throw new CliFailure(where + " is not in a class folder (" + name + "/ must hold one folder per class)");
-            }
-            if (own != null) {
-                String cls = own.get(label);
-                label = trainClasses.indexOf(cls);
-                if (label < 0) throw new CliFailure("test class '" + cls + "' has no folder under train/ (train classes: " + String.join(", ", trainClasses) + ")");
-            }
-            labels[j] = label;
-        }
-        return new Split(name, src, index, labels);
-    }
-
     private static String subsetText(Integer limit, int size) {
         return limit == null || limit >= size ? "all " + size
                 : "first " + limit + " of " + size + " in numpy RandomState(" + SUBSET_SEED + ").permutation order";
     }
 
-    /** Image {@code i} of the split as 8-bit pixels with {@code channels} channels; errors name the image. */
-    private static DecodedPixels decode(Split s, int i, int channels, ImageDecoder decoder) throws IOException {
-        SourceImage img = s.source.read(i);
-        String where = s.source instanceof FolderSource f ? f.root().resolve(f.path(i)).toString() : s.name + " image " + i;
-        if (img == null) throw new CliFailure(where + " is neither JPEG nor PNG");
-        try {
-            return decoder.decode(img.toRecord(s.source.name(), Instant.EPOCH, null), channels, Limits.DEFAULT);
-        } catch (DecodeException e) {
-            throw new CliFailure(where + ": " + e.getMessage(), e);
-        }
-    }
-
     /** x/255 flattened (HWC), as the reference's raw-pixel baseline; every image must have the first one's size. */
     private static float[][] pixelFeatures(Split s, int channels, PrintWriter err) throws IOException {
-        ImageDecoder decoder = new ImageDecoder();
-        Progress p = new Progress(err, s.name + " pixels", s.index.length);
-        float[][] out = new float[s.index.length][];
-        int w0 = -1, h0 = -1;
-        for (int j = 0; j < s.index.length; j++) {
-            DecodedPixels px = decode(s, s.index[j], channels, decoder);
-            if (w0 < 0) {
-                w0 = px.width();
-                h0 = px.height();
-            } else if (px.width() != w0 || px.height() != h0) {
-                throw new CliFailure("pixel features need images of one size: " + s.name + " image " + imageName(s, s.index[j]) + " is "
-                        + px.width() + "x" + px.height() + ", the first was " + w0 + "x" + h0 + " (--features teacher resizes)");
+        Progress p = new Progress(err, s.name() + " pixels", s.size());
+        float[][] out = new float[s.size()][];
+        DecodedPixels first = null;
+        for (int j = 0; j < s.size(); j++) {
+            DecodedPixels px = s.decode(j, channels);
+            if (first == null) first = px;
+            else if (px.width() != first.width() || px.height() != first.height()) {
+                throw new CliFailure("pixel features need images of one size: " + s.name() + " image " + s.imageName(j) + " is "
+                        + px.width() + "x" + px.height() + ", the first was " + first.width() + "x" + first.height() + " (--features teacher resizes)");
             }
-            byte[] b = px.pixels();
-            float[] f = new float[b.length];
-            for (int i = 0; i < b.length; i++) f[i] = (b[i] & 0xFF) / 255f;
-            out[j] = f;
+            out[j] = Features.pixels(px.pixels());
             p.add(1);
         }
         p.done();
@@ -305,47 +220,17 @@ final class KnnCommand implements Callable<Integer> {
     }
 
     /** The teacher's embeddings, in batches of --batch images prepared with DINO's eval transform. */
-    private float[][] teacherFeatures(Split s, DinoConfig cfg, OrtSession session, PrintWriter err) throws IOException {
-        ImageDecoder decoder = new ImageDecoder();
-        int c = cfg.inChans, side = cfg.imgSize, per = c * side * side;
-        int n = s.index.length, b = Math.min(batch, n);
-        float[] input = new float[b * per];
-        float[][] out = new float[n][];
-        Progress p = new Progress(err, s.name + " features", n);
-        for (int start = 0; start < n; start += b) {
-            int m = Math.min(b, n - start);
-            for (int j = 0; j < m; j++) {
-                DecodedPixels px = decode(s, s.index[start + j], c, decoder);
-                DecodedImage img = new DecodedImage();
-                img.width = px.width();
-                img.height = px.height();
-                img.channels = px.channels();
-                img.pixels = px.pixels();
-                EmbedInput.write(img, cfg, input, j * per);
-            }
-            try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input, 0, m * per), new long[]{m, c, side, side});
-                 OrtSession.Result r = session.run(Map.of(InferenceExport.INPUT, x))) {
-                float[][] e = (float[][]) r.get(InferenceExport.EMBEDDINGS).orElseThrow().getValue();
-                for (int j = 0; j < m; j++) {
-                    for (float v : e[j]) {
-                        if (!Float.isFinite(v)) {
-                            throw new CliFailure("the teacher's embedding of " + s.name + " image " + imageName(s, s.index[start + j])
-                                    + " is not finite (" + v + "): the snapshot's weights have diverged");
-                        }
-                    }
-                    out[start + j] = e[j];
-                }
-            } catch (OrtException e) {
-                throw new IllegalStateException("ONNX Runtime failed on the teacher backbone: " + e.getMessage(), e);
-            }
-            p.add(m);
+    private float[][] teacherFeatures(Split s, DinoConfig cfg, TeacherInference teacher, PrintWriter err) throws IOException {
+        Progress p = new Progress(err, s.name() + " features", s.size());
+        try {
+            float[][] out = Features.extract(teacher, s.size(), cfg.imgSize, batch,
+                    (j, dst, offset) -> EmbedInput.write(s.decode(j, cfg.inChans), cfg, dst, offset), p::add);
+            p.done();
+            return out;
+        } catch (Features.NotFiniteException e) {
+            throw new CliFailure("the teacher's embedding of " + s.name() + " image " + s.imageName(e.image())
+                    + " is not finite (" + e.value() + "): the snapshot's weights have diverged", e);
         }
-        p.done();
-        return out;
-    }
-
-    private static String imageName(Split s, int i) {
-        return s.source instanceof FolderSource f ? f.path(i) : Integer.toString(i);
     }
 
     /** Progress on stderr: a line every few seconds and one at the end, with the rate. */

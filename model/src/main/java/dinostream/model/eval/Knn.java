@@ -18,12 +18,12 @@ import java.nio.LongBuffer;
 import java.util.Map;
 
 /**
- * DINO's weighted k-NN classifier ({@code eval_knn.py knn_classifier}, DINO_SPEC.md §6): features
- * L2-normalized ({@code F.normalize}, eps 1e-12), cosine similarity of every test feature with
- * every train feature, the {@code k} most similar train features vote for their class with weight
- * {@code exp(sim / T)}, the class with the largest summed weight is the prediction. Top-1 and
- * top-5 accuracy in percent, as DINO prints them; top-5 counts the first {@code min(5, k)} classes
- * by vote, as DINO does.
+ * DINO's weighted k-NN classifier ({@code eval_knn.py knn_classifier}, {@code model/docs/algorithm.md
+ * §6}; {@link Features} extracts what it classifies): features L2-normalized ({@code F.normalize},
+ * eps 1e-12), cosine similarity of every test feature with every train feature, the {@code k} most
+ * similar train features vote for their class with weight {@code exp(sim / T)}, the class with the
+ * largest summed weight is the prediction. Top-1 and top-5 accuracy in percent, as DINO prints
+ * them; top-5 counts the first {@code min(5, k)} classes by vote, as DINO does.
  *
  * <p>Tie-breaking is deterministic: among equally similar train features the lower index is the
  * nearer neighbour (ONNX TopK's documented rule), and among classes with equal votes the lower

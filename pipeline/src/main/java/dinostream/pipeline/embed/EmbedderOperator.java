@@ -1,13 +1,10 @@
 package dinostream.pipeline.embed;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtSession;
 import dinostream.model.dino.DinoConfig;
-import dinostream.model.export.InferenceExport;
 import dinostream.model.runtime.InputBuffer;
 import dinostream.model.runtime.OnnxRuntimeNatives;
 import dinostream.model.runtime.RuntimeOptions;
-import dinostream.model.runtime.Sessions;
+import dinostream.model.runtime.TeacherInference;
 import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.TeacherUpdate;
 import dinostream.schemas.EmbeddingRecord;
@@ -44,7 +41,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
 
     private final EmbedderOptions options;
 
-    /** The batch handed to ONNX Runtime: one direct buffer, reused. */
+    /** The batch handed to ONNX Runtime: one direct buffer, reused, shared by the teachers of all models. */
     private transient InputBuffer input;
     private transient ListState<TeacherUpdate> teacherState;
     private transient ListState<DecodedImage> waitingState;
@@ -68,7 +65,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     }
 
     /** A loaded teacher: its ONNX Runtime session and the version stamped on its vectors. */
-    private record Teacher(TeacherUpdate update, OrtSession session) {}
+    private record Teacher(TeacherUpdate update, TeacherInference inference) {}
 
     @Override
     public void initializeState(StateInitializationContext context) throws Exception {
@@ -82,6 +79,8 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         buffers = new HashMap<>();
         waiting = new ArrayList<>();
         config = DinoConfig.fromJson(options.configJson);
+        // Before the restored teachers, which fill it; it allocates on the first batch.
+        input = new InputBuffer();
         for (TeacherUpdate u : teacherState.get()) install(u);
         for (DecodedImage i : waitingState.get()) {
             waiting.add(i);
@@ -102,7 +101,6 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         embedded = getMetricGroup().counter("embeddings");
         noTeacher = getMetricGroup().addGroup("reason", "NO_TEACHER").counter("dead_letters");
         getMetricGroup().gauge("waiting_bytes", (org.apache.flink.metrics.Gauge<Long>) () -> waitingBytes);
-        input = new InputBuffer();
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(OnnxRuntimeNatives.HOOK, OnnxRuntimeNatives::remove);
     }
 
@@ -146,8 +144,8 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     private void install(TeacherUpdate u) {
         Teacher old = teachers.get(u.modelId);
         if (old != null && old.update().step > u.step) return;
-        OrtSession s = Sessions.create(u.onnx, RuntimeOptions.cpu().withThreads(options.threads));
-        teachers.put(u.modelId, new Teacher(u, s));
+        TeacherInference t = new TeacherInference(u.onnx, RuntimeOptions.cpu().withThreads(options.threads), input);
+        teachers.put(u.modelId, new Teacher(u, t));
         if (old != null) close(old);
         LOG.info("model {}: embedding with the teacher of step {} (version {})", u.modelId, u.step, u.version.substring(0, 12));
     }
@@ -166,26 +164,23 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         for (String modelId : new ArrayList<>(buffers.keySet())) embed(modelId);
     }
 
-    private void embed(String modelId) throws Exception {
+    private void embed(String modelId) {
         List<DecodedImage> batch = buffers.remove(modelId);
         if (batch == null || batch.isEmpty()) return;
         Teacher t = teachers.get(modelId);
-        int n = batch.size(), c = config.inChans, side = config.imgSize;
-        float[] input = new float[n * c * side * side];
-        for (int i = 0; i < n; i++) EmbedInput.write(batch.get(i), config, input, i * c * side * side);
-        try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), this.input.fill(input, input.length), new long[]{n, c, side, side});
-             OrtSession.Result r = t.session().run(Map.of(InferenceExport.INPUT, x))) {
-            float[][] vectors = (float[][]) r.get(0).getValue();
-            for (int i = 0; i < n; i++) {
-                DecodedImage img = batch.get(i);
-                List<Float> v = new ArrayList<>(vectors[i].length);
-                for (float f : vectors[i]) v.add(f);
-                output.collect(new StreamRecord<>(EmbeddingRecord.newBuilder()
-                        .setImageId(img.id).setSource(img.source == null ? "" : img.source)
-                        .setEventTime(Instant.ofEpochMilli(img.eventTime)).setModelId(modelId)
-                        .setModelStep(t.update().step).setSnapshotHash(t.update().version).setVector(v)
-                        .setTopic(img.topic).setPartition(img.partition).setOffset(img.offset).build()));
-            }
+        int n = batch.size(), side = config.imgSize, per = config.inChans * side * side;
+        float[] input = new float[n * per];
+        for (int i = 0; i < n; i++) EmbedInput.write(batch.get(i), config, input, i * per);
+        float[][] vectors = t.inference().embed(input, n, side, side);
+        for (int i = 0; i < n; i++) {
+            DecodedImage img = batch.get(i);
+            List<Float> v = new ArrayList<>(vectors[i].length);
+            for (float f : vectors[i]) v.add(f);
+            output.collect(new StreamRecord<>(EmbeddingRecord.newBuilder()
+                    .setImageId(img.id).setSource(img.source == null ? "" : img.source)
+                    .setEventTime(Instant.ofEpochMilli(img.eventTime)).setModelId(modelId)
+                    .setModelStep(t.update().step).setSnapshotHash(t.update().version).setVector(v)
+                    .setTopic(img.topic).setPartition(img.partition).setOffset(img.offset).build()));
         }
         embedded.inc(n);
     }
@@ -240,7 +235,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
 
     private static void close(Teacher t) {
         try {
-            t.session().close();
+            t.inference().close();
         } catch (Exception e) {
             LOG.debug("closing a teacher session", e);
         }

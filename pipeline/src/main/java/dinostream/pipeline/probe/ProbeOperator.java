@@ -1,16 +1,14 @@
 package dinostream.pipeline.probe;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
+import dinostream.model.eval.Features;
 import dinostream.model.eval.Knn;
-import dinostream.model.export.InferenceExport;
 import dinostream.model.runtime.InputBuffer;
 import dinostream.model.runtime.OnnxRuntimeNatives;
 import dinostream.model.runtime.RuntimeOptions;
-import dinostream.model.runtime.Sessions;
+import dinostream.model.runtime.TeacherInference;
 import dinostream.pipeline.embed.EmbedInput;
 import dinostream.pipeline.records.DecodedImage;
 import dinostream.pipeline.records.TeacherUpdate;
@@ -155,15 +153,13 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         output.collect(new StreamRecord<>(r));
     }
 
-    private ProbeResult score(TeacherUpdate t, List<DecodedImage> set) throws Exception {
-        int n = set.size(), side = config.imgSize, per = config.inChans * side * side;
-        float[] input = new float[n * per];
-        for (int i = 0; i < n; i++) EmbedInput.write(set.get(i), config, input, i * per);
+    private ProbeResult score(TeacherUpdate t, List<DecodedImage> set) throws IOException {
+        int n = set.size();
         float[][] features;
-        try (OrtSession s = Sessions.create(t.onnx, RuntimeOptions.cpu().withThreads(1));
-             OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), this.input.fill(input, input.length), new long[]{n, config.inChans, side, side});
-             OrtSession.Result out = s.run(Map.of(InferenceExport.INPUT, x))) {
-            features = (float[][]) out.get(0).getValue();
+        // The whole set in one call; the session lives for this score only, the input buffer for the operator.
+        try (TeacherInference teacher = new TeacherInference(t.onnx, RuntimeOptions.cpu().withThreads(1), input)) {
+            features = Features.extract(teacher, n, config.imgSize, n,
+                    (i, dst, offset) -> EmbedInput.write(set.get(i), config, dst, offset), null);
         }
         int bank = n / 2, classes = 0;
         for (DecodedImage i : set) classes = Math.max(classes, i.label + 1);

@@ -1,20 +1,15 @@
 package dinostream.pipeline.viz;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.export.InferenceExport;
 import dinostream.model.io.DinoState;
 import dinostream.model.runtime.RuntimeOptions;
-import dinostream.model.runtime.Sessions;
+import dinostream.model.runtime.TeacherInference;
 import dinostream.pipeline.augment.PilOps;
 import dinostream.pipeline.embed.EmbedInput;
 import dinostream.pipeline.records.DecodedImage;
 
-import java.nio.FloatBuffer;
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * The teacher's last-block CLS attention for single images ({@value InferenceExport#ATTENTION_FILE}):
@@ -54,7 +49,7 @@ public final class Attention implements AutoCloseable {
     }
 
     private final DinoConfig cfg;
-    private final OrtSession session;
+    private final TeacherInference teacher;
 
     /** A session on the teacher of {@code state} (its attention model is built here, in well under a second for the small presets). */
     public Attention(DinoState state, RuntimeOptions runtime) {
@@ -63,7 +58,7 @@ public final class Attention implements AutoCloseable {
 
     public Attention(byte[] attentionOnnx, DinoConfig cfg, RuntimeOptions runtime) {
         this.cfg = cfg.copy();
-        this.session = Sessions.create(attentionOnnx, runtime);
+        this.teacher = new TeacherInference(attentionOnnx, runtime);
     }
 
     public DinoConfig config() {
@@ -100,17 +95,11 @@ public final class Attention implements AutoCloseable {
             shown = resizeKeepingAspect(img, c, size, cfg.patch, hw);
             h = hw[0];
             w = hw[1];
-            input = normalize(shown, c, h * w);
+            input = new float[c * h * w];
+            EmbedInput.normalize(shown, c, h * w, cfg, input, 0);
         }
         int gh = h / cfg.patch, gw = w / cfg.patch;
-        float[][] rows;
-        try (OnnxTensor x = OnnxTensor.createTensor(Sessions.env(), FloatBuffer.wrap(input), new long[]{1, c, h, w});
-             OrtSession.Result r = session.run(Map.of(InferenceExport.INPUT, x))) {
-            float[][][] a = (float[][][]) r.get(InferenceExport.ATTENTION).orElseThrow().getValue();
-            rows = a[0];
-        } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime failed on the teacher attention model: " + e.getMessage(), e);
-        }
+        float[][] rows = teacher.attention(input, 1, h, w)[0];
         int tokens = 1 + gh * gw;
         if (rows.length != cfg.heads || rows[0].length != tokens) {
             throw new IllegalStateException("the attention model returned [" + rows.length + ", " + rows[0].length + "] for a "
@@ -131,17 +120,6 @@ public final class Attention implements AutoCloseable {
                 long v = Math.round((input[p * n + i] * std[p] + mean[p]) * 255.0);
                 out[p * n + i] = (byte) Math.max(0, Math.min(255, v));
             }
-        }
-        return out;
-    }
-
-    /** As {@link EmbedInput}'s normalization: {@code (x/255 - mean) / std} in float32. */
-    private float[] normalize(byte[] planar, int c, int n) {
-        double[] mean = cfg.meanOrDefault(), std = cfg.stdOrDefault();
-        float[] out = new float[c * n];
-        for (int p = 0; p < c; p++) {
-            float m = (float) mean[p], sd = (float) std[p];
-            for (int i = 0; i < n; i++) out[p * n + i] = ((planar[p * n + i] & 0xFF) / 255f - m) / sd;
         }
         return out;
     }
@@ -169,10 +147,6 @@ public final class Attention implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            session.close();
-        } catch (OrtException e) {
-            throw new IllegalStateException("could not close the attention session: " + e.getMessage(), e);
-        }
+        teacher.close();
     }
 }
