@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The commands a user runs, as a user would check them: exit codes, records in topics, files, error lines. */
-class CommandsTest {
+class CommandsIT {
     static EmbeddedKafka kafka;
 
     record Run(int rc, String out, String err) {}
@@ -63,7 +63,7 @@ class CommandsTest {
                 "--checkpoint-interval", "1", "--parallelism", "1", "--threads", "1", "--bounded", "--out", out.toString());
         assertEquals(0, t.rc(), t.err());
         Set<String> ids = new HashSet<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), "cmd-embeddings", 40, Duration.ofSeconds(30))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), "cmd-embeddings", 40, Duration.ofSeconds(30))) {
             EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
             assertEquals("cam", e.getModelId());
             ids.add(e.getImageId());

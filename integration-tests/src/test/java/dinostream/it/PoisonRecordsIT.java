@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * default settings: for each, the good images before and after it are embedded exactly once, the
  * bad one leaves a dead letter (or a counted skip), and the job is still running.
  */
-class PoisonRecordsTest {
+class PoisonRecordsIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll
@@ -52,7 +52,7 @@ class PoisonRecordsTest {
     }
 
     static JobOptions options(String prefix, Path dir) {
-        JobOptions o = PipelineEndToEndTest.options(kafka, prefix, dir);
+        JobOptions o = PipelineEndToEndIT.options(kafka, prefix, dir);
         o.parallelism = 1;
         o.trainer.snapshotEvery = 1000;
         o.probe.size = 0;
@@ -81,7 +81,7 @@ class PoisonRecordsTest {
 
     static Map<String, Integer> embeddingsById(JobOptions o, int atLeast) throws Exception {
         Map<String, Integer> n = new TreeMap<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), o.embeddingsTopic, atLeast, Duration.ofSeconds(120))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.embeddingsTopic, atLeast, Duration.ofSeconds(120))) {
             EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
             n.merge(e.getImageId(), 1, Integer::sum);
         }
@@ -90,7 +90,7 @@ class PoisonRecordsTest {
 
     static List<DeadLetter> deadLetters(JobOptions o, int atLeast) throws Exception {
         List<DeadLetter> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), o.deadLetterTopic, atLeast, Duration.ofSeconds(60))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.deadLetterTopic, atLeast, Duration.ofSeconds(60))) {
             out.add(AvroCodec.deadLetters().decode(r.value()));
         }
         return out;
@@ -151,7 +151,7 @@ class PoisonRecordsTest {
             assertEquals(good, emb.keySet());
             assertTrue(emb.values().stream().allMatch(n -> n == 1), "none twice: " + emb);
             assertEquals(JobStatus.RUNNING, job.getJobStatus().get());
-            assertEquals(0, PipelineEndToEndTest.lines(dir.resolve("metrics.jsonl")), "no step was applied");
+            assertEquals(0, PipelineEndToEndIT.lines(dir.resolve("metrics.jsonl")), "no step was applied");
         } finally {
             job.cancel().get();
         }

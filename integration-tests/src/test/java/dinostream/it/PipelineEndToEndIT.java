@@ -41,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The whole job against a real Kafka 4.2 broker (in-process, 127.0.0.1) on a local Flink MiniCluster. */
-class PipelineEndToEndTest {
+class PipelineEndToEndIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll

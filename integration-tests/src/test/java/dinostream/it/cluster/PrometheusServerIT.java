@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * no Flink job; {@code FlinkClusterIT} checks them against a live one). Also: the repository's
  * {@code ops/prometheus/prometheus.yml} passes {@code promtool check config}.
  */
-class PrometheusServerTest {
+class PrometheusServerIT {
     private static PrometheusServer prometheus;
 
     @BeforeAll

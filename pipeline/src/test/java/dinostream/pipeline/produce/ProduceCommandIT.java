@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code dinostream produce} run in-process against one embedded broker for the whole class. */
-class ProduceCommandTest {
+class ProduceCommandIT {
     static final ObjectMapper JSON = new ObjectMapper();
     static final AvroCodec<ImageRecord> CODEC = AvroCodec.imageRecords();
     static EmbeddedKafka kafka;
@@ -49,7 +49,7 @@ class ProduceCommandTest {
     @BeforeAll
     static void startKafka() {
         kafka = EmbeddedKafka.builder().build().start();
-        System.err.println("ProduceCommandTest: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
+        System.err.println("ProduceCommandIT: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
     }
 
     @AfterAll

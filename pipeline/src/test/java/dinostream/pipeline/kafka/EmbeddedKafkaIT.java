@@ -42,13 +42,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** One broker for the class: started once, closed (and checked) at the end. */
-class EmbeddedKafkaTest {
+class EmbeddedKafkaIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll
     static void start() {
         kafka = EmbeddedKafka.builder().build().start();
-        System.err.println("EmbeddedKafkaTest: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
+        System.err.println("EmbeddedKafkaIT: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
     }
 
     @AfterAll
@@ -57,7 +57,7 @@ class EmbeddedKafkaTest {
         int port = kafka.port(), controllerPort = kafka.controllerPort();
         long t0 = System.nanoTime();
         kafka.close();
-        System.err.println("EmbeddedKafkaTest: broker closed in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
+        System.err.println("EmbeddedKafkaIT: broker closed in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
         assertFalse(kafka.isRunning());
         assertFalse(Files.exists(dir), "the temporary data dir is deleted");
         assertFalse(accepts(InetAddress.getByName("127.0.0.1"), port), "the broker port is closed");
