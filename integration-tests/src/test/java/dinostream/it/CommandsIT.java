@@ -10,6 +10,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
@@ -22,11 +23,14 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The commands a user runs, as a user would check them: exit codes, records in topics, files, error lines. */
+// The demo runs ~30 s alone on 2 cores; 10x for a loaded CI machine.
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
 class CommandsIT {
     static EmbeddedKafka kafka;
 

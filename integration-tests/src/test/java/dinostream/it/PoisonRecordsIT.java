@@ -18,6 +18,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -29,6 +30,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,6 +40,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * default settings: for each, the good images before and after it are embedded exactly once, the
  * bad one leaves a dead letter (or a counted skip), and the job is still running.
  */
+// Each job runs ~5 s alone on 2 cores; generous for a loaded CI machine.
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
 class PoisonRecordsIT {
     static EmbeddedKafka kafka;
 

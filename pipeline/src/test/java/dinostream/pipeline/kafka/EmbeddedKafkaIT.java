@@ -15,6 +15,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.net.Inet4Address;
@@ -42,6 +43,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** One broker for the class: started once, closed (and checked) at the end. */
+// Each test takes about a second against the in-process broker.
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
 class EmbeddedKafkaIT {
     static EmbeddedKafka kafka;
 
