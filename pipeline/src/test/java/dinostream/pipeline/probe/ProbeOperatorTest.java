@@ -71,20 +71,30 @@ class ProbeOperatorTest {
 
     @Test
     void unlabelledImagesAreIgnoredAndTheSetSurvivesARestore(@TempDir Path dir) throws Exception {
+        // 10 labelled, 50 unlabelled, 10 labelled into 20 slots: were an unlabelled image kept, the
+        // set would be full before the last labelled ones arrive and the first teacher would be scored.
         var snapshot = (org.apache.flink.runtime.checkpoint.OperatorSubtaskState) null;
-        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 20)))) {
             h.open();
-            for (int i = 0; i < 60; i++) h.processElement1(image(i, i % 2), i);
-            DecodedImage unlabelled = image(99, 0);
-            unlabelled.label = null;
-            h.processElement1(unlabelled, 0);
+            for (int i = 0; i < 10; i++) h.processElement1(image(i, i % 2), i);
+            for (int i = 0; i < 50; i++) {
+                DecodedImage unlabelled = image(100 + i, 0);
+                unlabelled.label = null;
+                h.processElement1(unlabelled, 0);
+            }
+            h.processElement2(teacher(10), 0);
+            assertEquals(List.of(), h.extractOutputValues(), "10 labelled images of 20 slots: no score yet");
+            for (int i = 10; i < 20; i++) h.processElement1(image(i, i % 2), i);
             snapshot = h.snapshot(1, 1);
         }
-        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 60)))) {
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new ProbeOperator(options(dir, 20)))) {
             h.initializeState(snapshot);
             h.open();
-            h.processElement2(teacher(10), 0);
-            assertEquals(60, h.extractOutputValues().get(0).bank + h.extractOutputValues().get(0).queries);
+            h.processElement2(teacher(20), 0);
+            List<ProbeResult> out = h.extractOutputValues();
+            assertEquals(1, out.size(), "the 20 labelled images survived the restore and fill the set");
+            assertEquals(10, out.get(0).bank);
+            assertEquals(10, out.get(0).queries);
         }
     }
 }

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -33,7 +34,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * no Flink job; {@code FlinkClusterIT} checks them against a live one). Also: the repository's
  * {@code ops/prometheus/prometheus.yml} passes {@code promtool check config}.
  */
-class PrometheusServerTest {
+// A live Prometheus answers within seconds; a hung process must not hold CI.
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class PrometheusServerIT {
     private static PrometheusServer prometheus;
 
     @BeforeAll

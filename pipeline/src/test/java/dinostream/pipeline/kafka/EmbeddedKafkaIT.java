@@ -15,6 +15,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.net.Inet4Address;
@@ -42,13 +43,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** One broker for the class: started once, closed (and checked) at the end. */
-class EmbeddedKafkaTest {
+// Each test takes about a second against the in-process broker.
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class EmbeddedKafkaIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll
     static void start() {
         kafka = EmbeddedKafka.builder().build().start();
-        System.err.println("EmbeddedKafkaTest: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
+        System.err.println("EmbeddedKafkaIT: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
     }
 
     @AfterAll
@@ -57,7 +60,7 @@ class EmbeddedKafkaTest {
         int port = kafka.port(), controllerPort = kafka.controllerPort();
         long t0 = System.nanoTime();
         kafka.close();
-        System.err.println("EmbeddedKafkaTest: broker closed in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
+        System.err.println("EmbeddedKafkaIT: broker closed in " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms");
         assertFalse(kafka.isRunning());
         assertFalse(Files.exists(dir), "the temporary data dir is deleted");
         assertFalse(accepts(InetAddress.getByName("127.0.0.1"), port), "the broker port is closed");

@@ -16,6 +16,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
@@ -31,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -38,7 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code dinostream produce} run in-process against one embedded broker for the whole class. */
-class ProduceCommandTest {
+// Each test takes one or two seconds against the in-process broker.
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class ProduceCommandIT {
     static final ObjectMapper JSON = new ObjectMapper();
     static final AvroCodec<ImageRecord> CODEC = AvroCodec.imageRecords();
     static EmbeddedKafka kafka;
@@ -49,7 +53,7 @@ class ProduceCommandTest {
     @BeforeAll
     static void startKafka() {
         kafka = EmbeddedKafka.builder().build().start();
-        System.err.println("ProduceCommandTest: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
+        System.err.println("ProduceCommandIT: broker started in " + kafka.startMillis() + " ms on " + kafka.bootstrap());
     }
 
     @AfterAll

@@ -10,6 +10,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
@@ -22,12 +23,15 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The commands a user runs, as a user would check them: exit codes, records in topics, files, error lines. */
-class CommandsTest {
+// The demo runs ~30 s alone on 2 cores; 10x for a loaded CI machine.
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class CommandsIT {
     static EmbeddedKafka kafka;
 
     record Run(int rc, String out, String err) {}
@@ -63,7 +67,7 @@ class CommandsTest {
                 "--checkpoint-interval", "1", "--parallelism", "1", "--threads", "1", "--bounded", "--out", out.toString());
         assertEquals(0, t.rc(), t.err());
         Set<String> ids = new HashSet<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), "cmd-embeddings", 40, Duration.ofSeconds(30))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), "cmd-embeddings", 40, Duration.ofSeconds(30))) {
             EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
             assertEquals("cam", e.getModelId());
             ids.add(e.getImageId());

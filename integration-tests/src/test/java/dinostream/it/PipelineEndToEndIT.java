@@ -23,6 +23,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -35,13 +36,16 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The whole job against a real Kafka 4.2 broker (in-process, 127.0.0.1) on a local Flink MiniCluster. */
-class PipelineEndToEndTest {
+// Each job runs ~5 s alone on 2 cores; generous for a loaded CI machine.
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
+class PipelineEndToEndIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll

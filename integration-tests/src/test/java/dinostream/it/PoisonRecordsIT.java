@@ -18,6 +18,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -29,6 +30,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,7 +40,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * default settings: for each, the good images before and after it are embedded exactly once, the
  * bad one leaves a dead letter (or a counted skip), and the job is still running.
  */
-class PoisonRecordsTest {
+// Each job runs ~5 s alone on 2 cores; generous for a loaded CI machine.
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
+class PoisonRecordsIT {
     static EmbeddedKafka kafka;
 
     @BeforeAll
@@ -52,7 +56,7 @@ class PoisonRecordsTest {
     }
 
     static JobOptions options(String prefix, Path dir) {
-        JobOptions o = PipelineEndToEndTest.options(kafka, prefix, dir);
+        JobOptions o = PipelineEndToEndIT.options(kafka, prefix, dir);
         o.parallelism = 1;
         o.trainer.snapshotEvery = 1000;
         o.probe.size = 0;
@@ -81,7 +85,7 @@ class PoisonRecordsTest {
 
     static Map<String, Integer> embeddingsById(JobOptions o, int atLeast) throws Exception {
         Map<String, Integer> n = new TreeMap<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), o.embeddingsTopic, atLeast, Duration.ofSeconds(120))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.embeddingsTopic, atLeast, Duration.ofSeconds(120))) {
             EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
             n.merge(e.getImageId(), 1, Integer::sum);
         }
@@ -90,7 +94,7 @@ class PoisonRecordsTest {
 
     static List<DeadLetter> deadLetters(JobOptions o, int atLeast) throws Exception {
         List<DeadLetter> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndTest.readCommitted(kafka.bootstrap(), o.deadLetterTopic, atLeast, Duration.ofSeconds(60))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.deadLetterTopic, atLeast, Duration.ofSeconds(60))) {
             out.add(AvroCodec.deadLetters().decode(r.value()));
         }
         return out;
@@ -151,7 +155,7 @@ class PoisonRecordsTest {
             assertEquals(good, emb.keySet());
             assertTrue(emb.values().stream().allMatch(n -> n == 1), "none twice: " + emb);
             assertEquals(JobStatus.RUNNING, job.getJobStatus().get());
-            assertEquals(0, PipelineEndToEndTest.lines(dir.resolve("metrics.jsonl")), "no step was applied");
+            assertEquals(0, PipelineEndToEndIT.lines(dir.resolve("metrics.jsonl")), "no step was applied");
         } finally {
             job.cancel().get();
         }
