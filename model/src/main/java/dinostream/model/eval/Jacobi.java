@@ -1,6 +1,12 @@
 package dinostream.model.eval;
 
-/** Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations (no library does this on plain arrays). */
+/**
+ * Eigenvalues of a small symmetric matrix by cyclic Jacobi rotations, for
+ * {@link CollapseMonitor#effectiveRank}. Libraries do this (EJML, Apache Commons Math's
+ * {@code EigenDecomposition}); model/ keeps its dependencies to ONNX Runtime, protobuf and Jackson
+ * (it is embedded in Flink jobs), and the matrices here are at most min(2B, D) on a side (128 at
+ * batch 64), so these 40 lines are cheaper than a dependency.
+ */
 final class Jacobi {
     private Jacobi() {}
 

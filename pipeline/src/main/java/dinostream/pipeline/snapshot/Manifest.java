@@ -1,14 +1,34 @@
 package dinostream.pipeline.snapshot;
 
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonPointer;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
+import com.fasterxml.jackson.databind.annotation.JsonSerialize;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.deser.std.StdScalarDeserializer;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.export.InferenceExport;
 
@@ -22,34 +42,48 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * {@value #FILE} of a snapshot folder (../shared/DESIGN.md, "Formats"): what the snapshot is
- * (model, step, images seen, preset and configuration, hyperparameters and metrics at that step,
- * the Kafka offsets to resume from, the model version) and the size and SHA-256 of every other
- * file in the folder. It is written last, so a folder holding it (and the files it lists, at the
- * listed sizes) is complete.
+ * {@value #FILE} of a snapshot folder (pipeline/docs/snapshots.md): what the snapshot is (model,
+ * step, images seen, preset and configuration, hyperparameters and metrics at that step, the
+ * Kafka offsets to resume from, the model version) and the size and SHA-256 of every other file in
+ * the folder. It is written last, so a folder holding it (and the files it lists, at the listed
+ * sizes) is complete.
  *
- * <p>JSON field names are snake_case: {@code format} ({@value #FORMAT}), {@code model_id},
- * {@code step}, {@code images_seen}, {@code preset} (null for a configuration not from a preset),
- * {@code config} (the {@link DinoConfig} object), {@code hyperparameters} and {@code metrics}
- * (name → number; metrics may be {@code "NaN"} or {@code "Infinity"}, since a diverging loss is
- * exactly what one wants to see), {@code kafka_offsets} ({@code "topic-partition"} → the next
- * offset to read), {@code model_version} ({@link ModelVersion}), {@code created} (ISO-8601) and
- * {@code files} (name → {@code {"bytes": n, "sha256": hex}}). Fields this version does not know
+ * <p>Jackson binds the JSON onto this record and {@link FileEntry}; the compact constructors check
+ * every value, and {@link #parse} turns any failure into one line naming the JSON field. Field
+ * names are snake_case: {@code format} ({@value #FORMAT}, checked before anything else is read),
+ * {@code model_id}, {@code step}, {@code images_seen}, {@code preset} (null for a configuration not
+ * from a preset), {@code model_version} ({@link ModelVersion}), {@code created} (ISO-8601, written
+ * in UTC), {@code hyperparameters} and {@code metrics} (name → number; metrics may be
+ * {@code "NaN"}, {@code "Infinity"} or {@code "-Infinity"}, since a diverging loss is exactly what
+ * one wants to see), {@code kafka_offsets} ({@code "topic-partition"} → the next offset to read),
+ * {@code files} (name → {@code {"bytes": n, "sha256": hex}}) and {@code config} (the
+ * {@link DinoConfig} object). Every one of them must be present; fields this version does not know
  * are ignored, so later writers of format 1 may add some; a different {@code format} is refused.
  *
  * @param preset       may be null
  * @param config       the configuration as a JSON object (the accessor returns a copy)
  * @param kafkaOffsets {@code "topic-partition"} → next offset to read; see {@link #offsetKey}
  */
-public record Manifest(String modelId, long step, long imagesSeen, String preset, ObjectNode config,
-                       Map<String, Double> hyperparameters, Map<String, Double> metrics,
-                       Map<String, Long> kafkaOffsets, String modelVersion, Instant created,
-                       Map<String, FileEntry> files) {
+@JsonPropertyOrder({"format", "model_id", "step", "images_seen", "preset", "model_version", "created",
+        "hyperparameters", "metrics", "kafka_offsets", "files", "config"})
+@JsonIgnoreProperties(ignoreUnknown = true)
+public record Manifest(@JsonProperty(value = "model_id", required = true) String modelId,
+                       @JsonProperty(value = "step", required = true) long step,
+                       @JsonProperty(value = "images_seen", required = true) long imagesSeen,
+                       @JsonProperty(value = "preset", required = true) String preset,
+                       @JsonProperty(value = "config", required = true) ObjectNode config,
+                       @JsonProperty(value = "hyperparameters", required = true) Map<String, Double> hyperparameters,
+                       @JsonProperty(value = "metrics", required = true) Map<String, Double> metrics,
+                       @JsonProperty(value = "kafka_offsets", required = true) Map<String, Long> kafkaOffsets,
+                       @JsonProperty(value = "model_version", required = true) String modelVersion,
+                       @JsonProperty(value = "created", required = true)
+                       @JsonSerialize(using = ToStringSerializer.class)   // Instant.toString is ISO_INSTANT
+                       @JsonDeserialize(using = IsoDateTime.class) Instant created,
+                       @JsonProperty(value = "files", required = true) Map<String, FileEntry> files) {
 
     public static final String FORMAT = "dinostream-snapshot/1";
     public static final String FILE = "manifest.json";
@@ -72,18 +106,28 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
     private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
     private static final Pattern OFFSET_KEY = Pattern.compile("(.+)-(\\d{1,10})");
 
-    private static final List<String> REQUIRED_FIELDS = List.of("format", "model_id", "step", "images_seen", "preset",
-            "config", "hyperparameters", "metrics", "kafka_offsets", "model_version", "created", "files");
-
+    /**
+     * Strict types: no string for a number or a number for a string, no fraction for an integer,
+     * no null for a count; no NaN token in the JSON (non-finite metrics are written as strings).
+     */
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .disable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .enable(JsonWriteFeature.WRITE_NAN_AS_STRINGS)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+            .withCoercionConfig(LogicalType.Textual, c -> c.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+                    .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
+                    .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail))
             .enable(SerializationFeature.INDENT_OUTPUT)
             .build();
 
     /** One file of the snapshot: its size and the SHA-256 of its bytes (lower-case hex). */
-    public record FileEntry(long bytes, String sha256) {
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public record FileEntry(@JsonProperty(value = "bytes", required = true) long bytes,
+                            @JsonProperty(value = "sha256", required = true) String sha256) {
         public FileEntry {
             if (bytes < 0) throw new IllegalArgumentException("bytes must be >= 0, got " + bytes);
             if (sha256 == null || !SHA256.matcher(sha256).matches()) {
@@ -97,9 +141,9 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
         if (modelId == null || !MODEL_ID.matcher(modelId).matches()) {
             throw new IllegalArgumentException("field 'model_id' must match " + MODEL_ID.pattern() + ", got " + quote(modelId));
         }
-        if (step < 0) throw new IllegalArgumentException("field 'step' must be >= 0, got " + step);
-        if (imagesSeen < 0) throw new IllegalArgumentException("field 'images_seen' must be >= 0, got " + imagesSeen);
-        if (config == null) throw new IllegalArgumentException("field 'config' is null");
+        if (step < 0) throw new IllegalArgumentException("field 'step' must be an integer >= 0, got " + step);
+        if (imagesSeen < 0) throw new IllegalArgumentException("field 'images_seen' must be an integer >= 0, got " + imagesSeen);
+        if (config == null) throw new IllegalArgumentException("field 'config' must be an object, got null");
         try {
             DinoConfig.fromJson(config.toString());
         } catch (IllegalArgumentException e) {
@@ -114,6 +158,12 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
         }
         if (created == null) throw new IllegalArgumentException("field 'created' is null");
         files = files(files);
+    }
+
+    /** The {@code format} field, first in the file. */
+    @JsonProperty("format")
+    public String format() {
+        return FORMAT;
     }
 
     @Override
@@ -156,31 +206,10 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
         return Integer.parseInt(offsetMatch(key).group(2));
     }
 
-    /** Pretty-printed UTF-8 JSON, fields in a fixed order, ending with a newline. */
+    /** Pretty-printed UTF-8 JSON, fields in the order of {@link JsonPropertyOrder} above, ending with a newline. */
     public byte[] toJson() {
-        ObjectNode o = JSON.createObjectNode();
-        o.put("format", FORMAT);
-        o.put("model_id", modelId);
-        o.put("step", step);
-        o.put("images_seen", imagesSeen);
-        o.put("preset", preset);
-        o.put("model_version", modelVersion);
-        o.put("created", DateTimeFormatter.ISO_INSTANT.format(created));
-        ObjectNode h = o.putObject("hyperparameters");
-        hyperparameters.forEach(h::put);
-        ObjectNode m = o.putObject("metrics");
-        // Written as strings: JSON has no NaN or Infinity, and Jackson's default would depend on a feature flag.
-        metrics.forEach((k, v) -> {
-            if (Double.isFinite(v)) m.put(k, v);
-            else m.put(k, v.toString());
-        });
-        ObjectNode k = o.putObject("kafka_offsets");
-        kafkaOffsets.forEach(k::put);
-        ObjectNode f = o.putObject("files");
-        files.forEach((name, e) -> f.putObject(name).put("bytes", e.bytes()).put("sha256", e.sha256()));
-        o.set("config", config.deepCopy());
         try {
-            byte[] json = JSON.writeValueAsBytes(o);
+            byte[] json = JSON.writeValueAsBytes(this);
             byte[] out = new byte[json.length + 1];
             System.arraycopy(json, 0, out, 0, json.length);
             out[json.length] = '\n';
@@ -206,27 +235,15 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
             throw bad(source, "not valid JSON: " + (m == null ? "" : m.replaceAll("\\s*\\R\\s*", " ")));
         }
         if (root == null || !root.isObject()) throw bad(source, "not a JSON object");
-        for (String f : REQUIRED_FIELDS) {
-            if (!root.has(f)) throw bad(source, "missing field '" + f + "'");
-        }
-        String format = root.get("format").isTextual() ? root.get("format").textValue() : root.get("format").toString();
-        if (!FORMAT.equals(format)) throw bad(source, "format " + quote(format) + " is not supported (this version reads " + FORMAT + ")");
+        JsonNode format = root.get("format");
+        if (format == null) throw bad(source, "missing field 'format'");
+        String f = format.isTextual() ? format.textValue() : format.toString();
+        if (!FORMAT.equals(f)) throw bad(source, "format " + quote(f) + " is not supported (this version reads " + FORMAT + ")");
         try {
-            JsonNode preset = root.get("preset");
-            if (!preset.isNull() && !preset.isTextual()) throw field("preset", "must be a string or null", preset);
-            JsonNode config = root.get("config");
-            if (!config.isObject()) throw field("config", "must be an object", config);
-            Instant created;
-            try {
-                created = DateTimeFormatter.ISO_OFFSET_DATE_TIME.parse(text(root, "created"), Instant::from);
-            } catch (DateTimeParseException e) {
-                throw field("created", "must be an ISO-8601 date-time with offset", root.get("created"));
-            }
-            return new Manifest(text(root, "model_id"), nonNegative(root, "step"), nonNegative(root, "images_seen"),
-                    preset.isNull() ? null : preset.textValue(), (ObjectNode) config,
-                    readNumbers(root, "hyperparameters"), readNumbers(root, "metrics"), readOffsets(root),
-                    text(root, "model_version"), created, readFiles(root));
-        } catch (IllegalArgumentException e) {
+            return JSON.treeToValue(root, Manifest.class);
+        } catch (JsonMappingException e) {
+            throw bad(source, problem(e, root));
+        } catch (JsonProcessingException | IllegalArgumentException e) {
             throw bad(source, e.getMessage());
         }
     }
@@ -238,7 +255,7 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
         Map<String, Double> out = new LinkedHashMap<>();
         in.forEach((k, v) -> {
             if (k == null || k.isEmpty()) throw new IllegalArgumentException("field '" + field + "' has an empty name");
-            if (v == null) throw new IllegalArgumentException("field '" + field + "." + k + "' is null");
+            if (v == null) throw new IllegalArgumentException("field '" + field + "." + k + "' must be a number, got null");
             if (!nonFiniteAllowed && !Double.isFinite(v)) {
                 throw new IllegalArgumentException("field '" + field + "." + k + "' must be finite, got " + v);
             }
@@ -289,78 +306,64 @@ public record Manifest(String modelId, long step, long imagesSeen, String preset
         return m;
     }
 
-    // ------------------------------------------------------------------ reading the JSON tree
+    // ------------------------------------------------------------------ Jackson's failures as one line naming the field
 
-    private static String text(JsonNode root, String f) {
-        return textValue(root.get(f), f);
-    }
-
-    private static String textValue(JsonNode n, String name) {
-        if (!n.isTextual()) throw field(name, "must be a string", n);
-        return n.textValue();
-    }
-
-    private static long nonNegative(JsonNode root, String f) {
-        return nonNegativeValue(root.get(f), f);
-    }
-
-    private static long nonNegativeValue(JsonNode n, String name) {
-        if (!n.isIntegralNumber() || !n.canConvertToLong() || n.longValue() < 0) throw field(name, "must be an integer >= 0", n);
-        return n.longValue();
-    }
-
-    private static Map<String, Double> readNumbers(JsonNode root, String f) {
-        JsonNode n = root.get(f);
-        if (!n.isObject()) throw field(f, "must be an object of numbers", n);
-        Map<String, Double> out = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonNode> e : n.properties()) {
-            JsonNode v = e.getValue();
-            if (v.isNumber()) out.put(e.getKey(), v.doubleValue());
-            else if (v.isTextual() && NON_FINITE.contains(v.textValue())) out.put(e.getKey(), Double.valueOf(v.textValue()));
-            else throw field(f + "." + e.getKey(), "must be a number", v);
-        }
-        return out;
-    }
-
-    private static final Set<String> NON_FINITE = Set.of("NaN", "Infinity", "-Infinity");
-
-    private static Map<String, Long> readOffsets(JsonNode root) {
-        JsonNode n = root.get("kafka_offsets");
-        if (!n.isObject()) throw field("kafka_offsets", "must be an object", n);
-        Map<String, Long> out = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonNode> e : n.properties()) {
-            JsonNode v = e.getValue();
-            if (!v.isIntegralNumber() || !v.canConvertToLong()) throw field("kafka_offsets." + e.getKey(), "must be an integer", v);
-            out.put(e.getKey(), v.longValue());
-        }
-        return out;
-    }
-
-    private static Map<String, FileEntry> readFiles(JsonNode root) {
-        JsonNode n = root.get("files");
-        if (!n.isObject()) throw field("files", "must be an object", n);
-        Map<String, FileEntry> out = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonNode> e : n.properties()) {
-            String f = "files." + e.getKey();
-            JsonNode v = e.getValue();
-            if (!v.isObject()) throw field(f, "must be an object with bytes and sha256", v);
-            if (!v.has("bytes")) throw new IllegalArgumentException("missing field '" + f + ".bytes'");
-            if (!v.has("sha256")) throw new IllegalArgumentException("missing field '" + f + ".sha256'");
-            long bytes = nonNegativeValue(v.get("bytes"), f + ".bytes");
-            String sha = textValue(v.get("sha256"), f + ".sha256");
-            try {
-                out.put(e.getKey(), new FileEntry(bytes, sha));
-            } catch (IllegalArgumentException x) {
-                throw new IllegalArgumentException("field '" + f + "': " + x.getMessage(), x);
+    /**
+     * What went wrong, from where Jackson stopped: the JSON path of the failure names the field, the
+     * tree shows the value found there, and the Java type it was bound to says what was expected.
+     */
+    private static String problem(JsonMappingException e, JsonNode root) {
+        StringBuilder field = new StringBuilder();
+        JsonPointer at = JsonPointer.empty();
+        for (JsonMappingException.Reference r : e.getPath()) {
+            if (r.getFieldName() != null) {
+                field.append(field.length() == 0 ? "" : ".").append(r.getFieldName());
+                at = at.appendProperty(r.getFieldName());
+            } else {
+                field.append('[').append(r.getIndex()).append(']');
+                at = at.appendIndex(r.getIndex());
             }
         }
-        return out;
-    }
-
-    private static IllegalArgumentException field(String f, String rule, JsonNode got) {
+        if (e instanceof ValueInstantiationException && e.getCause() instanceof IllegalArgumentException c) {
+            // A compact constructor refused the value; the Manifest's own messages already name their field.
+            return field.length() == 0 ? c.getMessage() : "field '" + field + "': " + c.getMessage();
+        }
+        JsonNode got = root.at(at);
+        if (got.isMissingNode()) return "missing field '" + field + "'";
+        Class<?> expected = e instanceof MismatchedInputException m && m.getTargetType() != null ? m.getTargetType()
+                : e.getCause() instanceof InputCoercionException c ? c.getTargetType() : null;
         String shown = got.toString();
         if (shown.length() > 80) shown = shown.substring(0, 77) + "...";
-        return new IllegalArgumentException("field '" + f + "' " + rule + ", got " + shown);
+        return "field '" + field + "' " + expectation(expected, e) + ", got " + shown;
+    }
+
+    private static String expectation(Class<?> type, JsonMappingException e) {
+        if (type == long.class || type == Long.class) return "must be an integer >= 0";
+        if (type == Double.class || type == double.class) return "must be a number";
+        if (type == String.class) return "must be a string";
+        if (type == Instant.class) return "must be an ISO-8601 date-time with offset";
+        if (type == FileEntry.class) return "must be an object with bytes and sha256";
+        if (type != null && (ObjectNode.class.isAssignableFrom(type) || Map.class.isAssignableFrom(type))) return "must be an object";
+        return "is invalid (" + e.getOriginalMessage().replaceAll("\\s*\\R\\s*", " ") + ")";
+    }
+
+    /** {@code created}: an ISO-8601 date-time with an offset (written as UTC, read from any offset). */
+    static final class IsoDateTime extends StdScalarDeserializer<Instant> {
+        IsoDateTime() {
+            super(Instant.class);
+        }
+
+        @Override
+        public Instant deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            if (p.currentToken() == JsonToken.VALUE_STRING) {
+                try {
+                    return DateTimeFormatter.ISO_OFFSET_DATE_TIME.parse(p.getText(), Instant::from);
+                } catch (DateTimeParseException e) {
+                    // reported below, like any other value that is not a date-time
+                }
+            }
+            throw MismatchedInputException.from(p, Instant.class, "not an ISO-8601 date-time with offset");
+        }
     }
 
     private static IllegalArgumentException bad(String source, String problem) {

@@ -107,16 +107,6 @@ public final class SnapshotStore implements Serializable {
         return keep;
     }
 
-    /** The folder holding a model's snapshots. */
-    public String modelUri(String modelId) {
-        return modelDir(modelId).toString();
-    }
-
-    /** Where the snapshot of {@code step} is (or would be) once written. */
-    public String snapshotUri(String modelId, long step) {
-        return new Path(modelDir(modelId), stepDirName(step)).toString();
-    }
-
     /** {@code step-} and the step zero-padded to 12 digits, so names sort like steps. */
     public static String stepDirName(long step) {
         if (step < 0 || step >= 1_000_000_000_000_000_000L) throw new IllegalArgumentException("step must be in [0, 10^18), got " + step);

@@ -1,5 +1,5 @@
 /**
- * Model snapshots (../shared/DESIGN.md, "Formats"): one folder per snapshot with
+ * Model snapshots (pipeline/docs/snapshots.md): one folder per snapshot with
  * {@code manifest.json} ({@link dinostream.pipeline.snapshot.Manifest}), {@code state.safetensors}
  * and {@code teacher-backbone.onnx}, written atomically to any Flink file system by
  * {@link dinostream.pipeline.snapshot.SnapshotStore}, and the model version

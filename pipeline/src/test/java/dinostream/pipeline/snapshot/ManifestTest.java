@@ -86,6 +86,87 @@ class ManifestTest {
         assertTrue(e.getMessage().startsWith("m.json: not valid JSON"), e.getMessage());
     }
 
+    /** The sample, with maps in a fixed order (Map.of's order changes from one JVM to the next). */
+    static Manifest golden() {
+        Manifest m = sample();
+        Map<String, Double> h = new LinkedHashMap<>();
+        h.put(Manifest.LR, 5e-4);
+        h.put(Manifest.WEIGHT_DECAY, 0.04);
+        h.put(Manifest.TEACHER_TEMP, 0.04);
+        h.put(Manifest.MOMENTUM, 0.996);
+        Map<String, Double> x = new LinkedHashMap<>();
+        x.put("loss", 8.25);
+        x.put("teacher_entropy", Double.POSITIVE_INFINITY);
+        x.put("kl", Double.NaN);
+        x.put("drift", Double.NEGATIVE_INFINITY);
+        x.put("big", 1e300);
+        x.put("int", 3.0);
+        return new Manifest(m.modelId(), m.step(), m.imagesSeen(), m.preset(), m.config(), h, x, m.kafkaOffsets(),
+                m.modelVersion(), m.created(), m.files());
+    }
+
+    /** manifest-v1*.json were written by the hand-written writer this version replaced: same bytes, both ways. */
+    @Test
+    void readsAndWritesTheBytesOfEarlierVersions() throws Exception {
+        byte[] v1 = resource("manifest-v1.json");
+        assertEquals(new String(v1, StandardCharsets.UTF_8), new String(golden().toJson(), StandardCharsets.UTF_8));
+        Manifest back = Manifest.parse(v1, "v1");
+        assertEquals(golden(), back);
+        assertEquals(List.copyOf(golden().metrics().keySet()), List.copyOf(back.metrics().keySet()));
+        assertEquals(Double.NEGATIVE_INFINITY, back.metrics().get("drift"));
+
+        byte[] noPreset = resource("manifest-v1-no-preset.json");
+        Manifest m = Manifest.parse(noPreset, "v1");
+        assertEquals(null, m.preset());
+        assertTrue(m.hyperparameters().isEmpty() && m.metrics().isEmpty() && m.kafkaOffsets().isEmpty());
+        assertEquals(new String(noPreset, StandardCharsets.UTF_8), new String(m.toJson(), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void wrongTypesAreNamedWithTheValueFound() throws Exception {
+        assertTrue(parseEdited(o -> o.put("model_id", 7)).endsWith("field 'model_id' must be a string, got 7"));
+        assertTrue(parseEdited(o -> o.put("preset", true)).endsWith("field 'preset' must be a string, got true"));
+        assertTrue(parseEdited(o -> o.put("step", 1.5)).endsWith("field 'step' must be an integer >= 0, got 1.5"));
+        assertTrue(parseEdited(o -> o.putNull("step")).endsWith("field 'step' must be an integer >= 0, got null"));
+        assertTrue(parseEdited(o -> o.put("images_seen", new java.math.BigInteger("99999999999999999999")))
+                .endsWith("field 'images_seen' must be an integer >= 0, got 99999999999999999999"));
+        assertTrue(parseEdited(o -> o.putArray("config")).endsWith("field 'config' must be an object, got []"));
+        assertTrue(parseEdited(o -> o.putNull("config")).endsWith("field 'config' must be an object, got null"));
+        assertTrue(parseEdited(o -> o.put("metrics", "none")).endsWith("field 'metrics' must be an object, got \"none\""));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("metrics")).put("loss", "lots")).endsWith("field 'metrics.loss' must be a number, got \"lots\""));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("hyperparameters")).put("lr", true)).endsWith("field 'hyperparameters.lr' must be a number, got true"));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("hyperparameters")).put("lr", "NaN")).endsWith("field 'hyperparameters.lr' must be finite, got NaN"));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("kafka_offsets")).put("images-2", "7")).endsWith("field 'kafka_offsets.images-2' must be an integer >= 0, got \"7\""));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("kafka_offsets")).put("images-2", -1)).endsWith("field 'kafka_offsets.images-2' must be an offset >= 0, got -1"));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("files")).put(Manifest.STATE_FILE, "x")).endsWith("field 'files.state.safetensors' must be an object with bytes and sha256, got \"x\""));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("files").get(Manifest.STATE_FILE)).put("bytes", -3)).endsWith("field 'files.state.safetensors': bytes must be >= 0, got -3"));
+        assertTrue(parseEdited(o -> ((ObjectNode) o.get("files")).putObject("../x").put("bytes", 1).put("sha256", SHA_A)).endsWith("field 'files' lists an invalid file name '../x'"));
+        assertTrue(parseEdited(o -> o.put("created", 1700000000)).endsWith("field 'created' must be an ISO-8601 date-time with offset, got 1700000000"));
+        assertEquals("m.json: missing field 'format'", assertThrows(IllegalArgumentException.class,
+                () -> Manifest.parse("{}".getBytes(StandardCharsets.UTF_8), "m.json")).getMessage());
+        assertTrue(parseEdited(o -> o.put("format", 1)).endsWith("format '1' is not supported (this version reads dinostream-snapshot/1)"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Manifest.parse("[1]".getBytes(StandardCharsets.UTF_8), "m.json"))
+                .getMessage().endsWith("not a JSON object"));
+        String dup = new String(sample().toJson(), StandardCharsets.UTF_8).replaceFirst("\"step\" : 42,", "\"step\" : 42, \"step\" : 43,");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Manifest.parse(dup.getBytes(StandardCharsets.UTF_8), "m.json"))
+                .getMessage().contains("Duplicate field 'step'"));
+    }
+
+    @Test
+    void createdAcceptsAnyOffsetAndIsWrittenInUtc() throws Exception {
+        ObjectNode o = (ObjectNode) JSON.readTree(sample().toJson());
+        o.put("created", "2026-01-02T05:04:05.678+02:00");
+        Manifest m = Manifest.parse(JSON.writeValueAsBytes(o), "x");
+        assertEquals(sample().created(), m.created());
+        assertTrue(new String(m.toJson(), StandardCharsets.UTF_8).contains("\"created\" : \"2026-01-02T03:04:05.678Z\""));
+    }
+
+    private static byte[] resource(String name) throws Exception {
+        try (var in = ManifestTest.class.getResourceAsStream("/snapshot/" + name)) {
+            return in.readAllBytes();
+        }
+    }
+
     @Test
     void unknownFieldsAreIgnored() throws Exception {
         ObjectNode o = (ObjectNode) JSON.readTree(sample().toJson());
