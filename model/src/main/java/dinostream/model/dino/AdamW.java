@@ -15,7 +15,7 @@ import static dinostream.model.graph.Elementwise.sqrt;
 import static dinostream.model.graph.Elementwise.sub;
 import static dinostream.model.graph.Reductions.reduceSum;
 
-/** AdamW with PyTorch's semantics and per-tensor gradient clipping (DINO_SPEC.md §5), emitted in-graph. */
+/** AdamW with PyTorch's semantics and per-tensor gradient clipping (model/docs/algorithm.md §5), emitted in-graph. */
 public final class AdamW {
     private AdamW() {}
 
@@ -50,10 +50,5 @@ public final class AdamW {
         Tensor stepSize = div(g, lr, bc1);
         Tensor next = sub(g, p, mul(g, div(g, m, denom), stepSize));
         return new Updated(next, m, v, t);
-    }
-
-    /** Teacher EMA: m * teacher + (1 - m) * student. */
-    public static Tensor ema(Graph g, Tensor teacher, Tensor student, Tensor momentum) {
-        return add(g, mul(g, teacher, momentum), mul(g, student, sub(g, g.scalar(1, momentum.dtype), momentum)));
     }
 }

@@ -2,9 +2,10 @@ package dinostream.model.dino;
 
 /**
  * DINO's position-embedding interpolation for crops whose patch grid differs from the stored one
- * (DINO_SPEC.md §2.1) as a constant linear map: PyTorch's bicubic resampling (a = -0.75,
- * align_corners False, border replicate) driven by the scale factor (g + 0.1) / g0, so the sampling
- * positions carry the official "+0.1" shift.
+ * (model/docs/algorithm.md §2.1; {@code vision_transformer.py} {@code interpolate_pos_encoding}) as
+ * a constant linear map, for the training graph's static shapes ({@link ShapePolicy.Static}):
+ * PyTorch's bicubic resampling (a = -0.75, align_corners False, border replicate) driven by the
+ * scale factor (g + 0.1) / g0, so the sampling positions carry the official "+0.1" shift.
  */
 public final class PosEmbedInterpolation {
     private PosEmbedInterpolation() {}

@@ -12,13 +12,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static dinostream.model.graph.Elementwise.add;
+import static dinostream.model.graph.Elementwise.mul;
+import static dinostream.model.graph.Elementwise.sub;
 import static dinostream.model.graph.Elementwise.where;
 import static dinostream.model.graph.Shapes.concat;
 import static dinostream.model.graph.Shapes.reshape;
 
 /**
- * One DINO training iteration as one ONNX graph, in the order of DINO_SPEC.md §5 ("Order of one
- * iteration"). Learning rate, weight decay, teacher temperature, EMA momentum and the last-layer
+ * One DINO training iteration as one ONNX graph, in the order of model/docs/algorithm.md §5
+ * ("Order of one iteration"). Learning rate, weight decay, teacher temperature, EMA momentum and the last-layer
  * freeze are scalar inputs, so schedules never rebuild the graph.
  *
  * <p>Inputs: every state key ({@link StateKeys#all}), {@code crops/0 .. crops/{V-1}} [B, C, H, W]
@@ -138,13 +141,18 @@ public final class TrainStep {
             for (ParamSpec s : specs) {
                 next.put(StateKeys.student(s.name()), nextStudent.get(s.name()));
                 next.put(StateKeys.teacher(s.name()),
-                        AdamW.ema(g, teacher.get(s.name()), nextStudent.get(s.name()), in.momentum()));
+                        teacherEma(g, teacher.get(s.name()), nextStudent.get(s.name()), in.momentum()));
             }
             next.put(StateKeys.CENTER, nextCenter);
-            next.put(StateKeys.STEP, dinostream.model.graph.Elementwise.add(g, in.state().get(StateKeys.STEP),
+            next.put(StateKeys.STEP, add(g, in.state().get(StateKeys.STEP),
                     g.scalar(1, DType.INT64)));
             return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl(), teacherFeatures);
         });
+    }
+
+    /** The teacher's update, momentum * teacher + (1 - momentum) * student (not the optimizer's: no gradient). */
+    static Tensor teacherEma(Graph g, Tensor teacher, Tensor student, Tensor momentum) {
+        return add(g, mul(g, teacher, momentum), mul(g, student, sub(g, g.scalar(1, momentum.dtype), momentum)));
     }
 
     private static VisionTransformer.DropPath masks(Inputs in, int pass) {

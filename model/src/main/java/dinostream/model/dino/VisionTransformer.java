@@ -4,6 +4,8 @@ import dinostream.model.graph.Graph;
 import dinostream.model.graph.Tensor;
 
 import java.util.Map;
+import java.util.Objects;
+import java.util.function.Function;
 
 import static dinostream.model.graph.Elementwise.add;
 import static dinostream.model.graph.Elementwise.mul;
@@ -15,26 +17,37 @@ import static dinostream.model.graph.NN.gelu;
 import static dinostream.model.graph.NN.layerNorm;
 import static dinostream.model.graph.NN.softmax;
 import static dinostream.model.graph.Shapes.concat;
-import static dinostream.model.graph.Shapes.expand;
 import static dinostream.model.graph.Shapes.reshape;
 import static dinostream.model.graph.Shapes.slice;
 import static dinostream.model.graph.Shapes.split;
 import static dinostream.model.graph.Shapes.transpose;
 
 /**
- * The DINO ViT backbone (DINO_SPEC.md §2) for a batch of equal-size crops. Tokens are kept as a
- * 2-D [batch * tokens, dim] matrix so every linear layer is a single Gemm.
+ * The DINO ViT backbone (model/docs/algorithm.md §2; {@code vision_transformer.py}
+ * {@code VisionTransformer}), the one definition behind both the training graph and the inference
+ * exports. What differs between those, static or symbolic batch and image sizes, is a
+ * {@link ShapePolicy}; stochastic depth comes with the training graph's masks only.
+ *
+ * <p>Tokens are a 2-D [B*T, D] matrix so every linear layer is one Gemm. Parameters carry the
+ * official names ("backbone.blocks.0.attn.qkv.weight", ...), so the official weights map by name.
  */
 public final class VisionTransformer {
     private final Graph g;
     private final DinoConfig c;
-    private final Map<String, Tensor> p;
+    private final Function<String, Tensor> params;
+    private final ShapePolicy shapes;
 
-    /** @param params the backbone's parameters by official name ("backbone.blocks.0.attn.qkv.weight", ...) */
+    /** The training backbone: static shapes; {@code params} by official name. */
     public VisionTransformer(Graph g, DinoConfig c, Map<String, Tensor> params) {
+        this(g, c, params::get, new ShapePolicy.Static(g, c));
+    }
+
+    /** @param params the backbone's parameters by official name (an export creates them on first use) */
+    public VisionTransformer(Graph g, DinoConfig c, Function<String, Tensor> params, ShapePolicy shapes) {
         this.g = g;
         this.c = c;
-        this.p = params;
+        this.params = params;
+        this.shapes = shapes;
     }
 
     /** Stochastic-depth masks for one backbone pass: [batch, 1, 1] per block and branch (null: none). */
@@ -42,106 +55,106 @@ public final class VisionTransformer {
         Tensor mask(int block, String branch);
     }
 
-    /** images [B, C, H, W] (normalized) -> final-norm CLS features [B, D]. */
+    /** images [B, C, H, W] (normalized) -> final-norm CLS features [B, D]; dropPath null in eval mode. */
     public Tensor forward(Tensor images, DropPath dropPath) {
-        Tensor tokens = tokens(images);
-        long b = images.dim(0), t = tokens.dim(0) / b;
-        for (int i = 0; i < c.depth - 1; i++) tokens = block(i, tokens, b, t, dropPath);
-        Tensor cls = clsBlock(c.depth - 1, tokens, b, t, dropPath);
-        return layerNorm(g, cls, p.get("backbone.norm.weight"), p.get("backbone.norm.bias"), c.lnEps);
+        Tensor x = tokens(images);
+        for (int i = 0; i < c.depth - 1; i++) x = block(i, x, images, dropPath);
+        // LayerNorm is per token, so normalizing the CLS token alone equals DINO's norm-then-select.
+        return norm(clsBlock(c.depth - 1, x, images, dropPath), "backbone.norm");
+    }
+
+    /** The last block's softmax attention of the CLS query, [B, heads, tokens], CLS column first (attention maps). */
+    public Tensor lastCLSAttention(Tensor images) {
+        Tensor x = tokens(images);
+        for (int i = 0; i < c.depth - 1; i++) x = block(i, x, images, null);
+        String n = prefix(c.depth - 1);
+        Tensor[] qkv = qkv(n, norm(x, n + "norm1"));
+        return reshape(g, clsAttention(heads(qkv[0], images), heads(qkv[1], images)), 0, 0, -1);
     }
 
     /** Patch embedding, CLS token and position embeddings: [B * (1 + patches), D]. */
-    Tensor tokens(Tensor images) {
-        long b = images.dim(0), ch = images.dim(1);
-        int pt = c.patch, gh = (int) images.dim(2) / pt, gw = (int) images.dim(3) / pt;
-        // Conv2d(kernel = stride = patch) as one matmul over patches flattened in (c, ky, kx) order.
-        Tensor patches = reshape(g, transpose(g, reshape(g, images, b, ch, gh, pt, gw, pt), 0, 2, 4, 1, 3, 5),
-                b * gh * gw, ch * pt * pt);
-        Tensor w = reshape(g, p.get("backbone.patch_embed.proj.weight"), c.dim, ch * pt * pt);
-        Tensor x = reshape(g, gemm(g, patches, w, p.get("backbone.patch_embed.proj.bias"), false, true), b, (long) gh * gw, c.dim);
-        Tensor cls = expand(g, p.get("backbone.cls_token"), b, 1, c.dim);
-        x = add(g, concat(g, 1, cls, x), positionEmbedding(gh, gw));
-        return reshape(g, x, b * (1 + (long) gh * gw), c.dim);
+    private Tensor tokens(Tensor images) {
+        Tensor patches = shapes.patchEmbedding(images, param("backbone.patch_embed.proj.weight"),
+                param("backbone.patch_embed.proj.bias"));
+        Tensor x = concat(g, 1, shapes.perImage(param("backbone.cls_token"), images), patches);
+        x = add(g, x, shapes.positionEmbedding(param("backbone.pos_embed"), images));
+        return reshape(g, x, -1, c.dim);
     }
 
-    /** The stored embeddings when the grid matches, else their bicubic interpolation (§2.1). */
-    Tensor positionEmbedding(int gh, int gw) {
-        Tensor pos = p.get("backbone.pos_embed");
-        int g0 = c.gridSize();
-        if (gh == g0 && gw == g0) return pos;
-        int rows = 1 + gh * gw, cols = 1 + g0 * g0;
-        Tensor map = g.constant("pos_interp_" + gh + "x" + gw, pos.dtype, new long[]{rows, cols},
-                PosEmbedInterpolation.fullMap(g0, gh, gw));
-        return reshape(g, gemm(g, map, reshape(g, pos, cols, c.dim), null, false, false), 1, rows, c.dim);
-    }
-
-    Tensor block(int i, Tensor x, long b, long t, DropPath dropPath) {
-        String n = "backbone.blocks." + i + ".";
-        Tensor h = layerNorm(g, x, p.get(n + "norm1.weight"), p.get(n + "norm1.bias"), c.lnEps);
-        x = add(g, x, dropPath(attention(n, h, b, t), dropPath == null ? null : dropPath.mask(i, "attn"), b, t));
-        h = layerNorm(g, x, p.get(n + "norm2.weight"), p.get(n + "norm2.bias"), c.lnEps);
-        h = gemm(g, gelu(g, gemm(g, h, p.get(n + "mlp.fc1.weight"), p.get(n + "mlp.fc1.bias"), false, true)),
-                p.get(n + "mlp.fc2.weight"), p.get(n + "mlp.fc2.bias"), false, true);
-        return add(g, x, dropPath(h, dropPath == null ? null : dropPath.mask(i, "mlp"), b, t));
-    }
-
-    Tensor attention(String n, Tensor x, long b, long t) {
-        Tensor[] qkv = queriesKeysValues(n, x, b, t);
-        Tensor attn = softmax(g, matmul(g, scale(g, qkv[0], Math.pow(c.headDim(), -0.5)), transposeLast(g, qkv[1])));
-        Tensor o = reshape(g, transpose(g, matmul(g, attn, qkv[2]), 0, 2, 1, 3), b * t, c.dim);
-        return gemm(g, o, p.get(n + "attn.proj.weight"), p.get(n + "attn.proj.bias"), false, true);
+    /** Pre-norm block: x + Attn(LN1(x)), then + MLP(LN2(x)), each branch under stochastic depth. */
+    private Tensor block(int i, Tensor x, Tensor images, DropPath dropPath) {
+        String n = prefix(i);
+        Tensor[] qkv = qkv(n, norm(x, n + "norm1"));
+        Tensor q = heads(qkv[0], images), k = heads(qkv[1], images), v = heads(qkv[2], images);
+        Tensor attn = softmax(g, matmul(g, scaled(q), transposeLast(g, k)));
+        Tensor o = reshape(g, transpose(g, matmul(g, attn, v), 0, 2, 1, 3), -1, c.dim);   // [B, T, heads, hd] -> rows
+        x = add(g, x, dropPath(linear(o, n + "attn.proj"), mask(dropPath, i, "attn")));
+        return add(g, x, dropPath(mlp(n, norm(x, n + "norm2")), mask(dropPath, i, "mlp")));
     }
 
     /**
      * The last block evaluated for the CLS token only, since nothing reads the other tokens' outputs:
      * keys and values still come from every token, but the query, projection and MLP run on one row
-     * per image. Same result as the full block, about a fifth of its cost.
+     * per image. Same result as the full block, about a fifth of its cost. [B, D].
      */
-    Tensor clsBlock(int i, Tensor x, long b, long t, DropPath dropPath) {
-        String n = "backbone.blocks." + i + ".";
-        Tensor h = layerNorm(g, x, p.get(n + "norm1.weight"), p.get(n + "norm1.bias"), c.lnEps);
-        Tensor[] qkv = queriesKeysValues(n, h, b, t);
-        Tensor o = reshape(g, matmul(g, clsAttention(qkv), qkv[2]), b, c.dim);   // [B, heads, 1, hd] -> [B, D]
-        o = gemm(g, o, p.get(n + "attn.proj.weight"), p.get(n + "attn.proj.bias"), false, true);
-        Tensor cls = reshape(g, slice(g, reshape(g, x, b, t, c.dim), 1, 0, 1), b, c.dim);
-        cls = add(g, cls, dropPath(o, dropPath == null ? null : dropPath.mask(i, "attn"), b, 1));
-        h = layerNorm(g, cls, p.get(n + "norm2.weight"), p.get(n + "norm2.bias"), c.lnEps);
-        h = gemm(g, gelu(g, gemm(g, h, p.get(n + "mlp.fc1.weight"), p.get(n + "mlp.fc1.bias"), false, true)),
-                p.get(n + "mlp.fc2.weight"), p.get(n + "mlp.fc2.bias"), false, true);
-        return add(g, cls, dropPath(h, dropPath == null ? null : dropPath.mask(i, "mlp"), b, 1));
+    private Tensor clsBlock(int i, Tensor x, Tensor images, DropPath dropPath) {
+        String n = prefix(i);
+        Tensor[] qkv = qkv(n, norm(x, n + "norm1"));
+        Tensor a = clsAttention(heads(qkv[0], images), heads(qkv[1], images));
+        Tensor o = reshape(g, matmul(g, a, heads(qkv[2], images)), -1, c.dim);   // [B, heads, 1, hd] -> [B, D]
+        Tensor cls = reshape(g, slice(g, shapes.byImage(x, images, c.dim), 1, 0, 1), -1, c.dim);
+        cls = add(g, cls, dropPath(linear(o, n + "attn.proj"), mask(dropPath, i, "attn")));
+        return add(g, cls, dropPath(mlp(n, norm(cls, n + "norm2")), mask(dropPath, i, "mlp")));
     }
 
     /** softmax(q_cls k^T / sqrt(hd)): the CLS query's attention over all tokens, [B, heads, 1, T]. */
-    private Tensor clsAttention(Tensor[] qkv) {
-        Tensor q = slice(g, qkv[0], 2, 0, 1);
-        return softmax(g, matmul(g, scale(g, q, Math.pow(c.headDim(), -0.5)), transposeLast(g, qkv[1])));
+    private Tensor clsAttention(Tensor q, Tensor k) {
+        return softmax(g, matmul(g, scaled(slice(g, q, 2, 0, 1)), transposeLast(g, k)));
     }
 
-    /** q, k, v as [B, heads, T, head_dim] each, from one qkv Gemm. */
-    private Tensor[] queriesKeysValues(String n, Tensor x, long b, long t) {
-        int heads = c.heads, hd = c.headDim();
-        Tensor qkv = gemm(g, x, p.get(n + "attn.qkv.weight"), p.get(n + "attn.qkv.bias"), false, true);
-        // [B*T, 3D] -> [3, B, heads, T, hd]
-        Tensor[] parts = split(g, transpose(g, reshape(g, qkv, b, t, 3, heads, hd), 2, 0, 3, 1, 4), 0, 1, 1, 1);
-        Tensor[] out = new Tensor[3];
-        for (int i = 0; i < 3; i++) out[i] = reshape(g, parts[i], b, heads, t, hd);
-        return out;
+    /** q / sqrt(hd), applied before the product with k^T ({@code Attention.forward} scales the product: equal up to rounding). */
+    private Tensor scaled(Tensor q) {
+        return scale(g, q, Math.pow(c.headDim(), -0.5));
     }
 
-    /** Stochastic depth: the residual branch scaled per sample by 0 or 1/keep (mask from the caller's RNG). */
-    private Tensor dropPath(Tensor branch, Tensor mask, long b, long t) {
+    /** q, k, v rows [B*T, D] each, from one qkv Gemm (its output is q | k | v along the features). */
+    private Tensor[] qkv(String n, Tensor x) {
+        return split(g, linear(x, n + "attn.qkv"), 1, c.dim, c.dim, c.dim);
+    }
+
+    /** Rows [B*T, D] split into heads: [B, heads, T, head_dim]. */
+    private Tensor heads(Tensor rows, Tensor images) {
+        return transpose(g, shapes.byImage(rows, images, c.heads, c.headDim()), 0, 2, 1, 3);
+    }
+
+    private Tensor mlp(String n, Tensor x) {
+        return linear(gelu(g, linear(x, n + "mlp.fc1")), n + "mlp.fc2");
+    }
+
+    /** PyTorch's Linear: x W^T + b. */
+    private Tensor linear(Tensor x, String name) {
+        return gemm(g, x, param(name + ".weight"), param(name + ".bias"), false, true);
+    }
+
+    private Tensor norm(Tensor x, String name) {
+        return layerNorm(g, x, param(name + ".weight"), param(name + ".bias"), c.lnEps);
+    }
+
+    /** Stochastic depth: the residual branch scaled per sample by 0 or 1/keep (mask [B, 1, 1] from the caller's RNG). */
+    private Tensor dropPath(Tensor branch, Tensor mask) {
         if (mask == null) return branch;
-        return reshape(g, mul(g, reshape(g, branch, b, t, c.dim), mask), b * t, c.dim);
+        return reshape(g, mul(g, reshape(g, branch, mask.dim(0), -1, c.dim), mask), -1, c.dim);
     }
 
-    /** The last block's softmax attention of the CLS query, [B, heads, tokens] (for attention maps). */
-    public Tensor lastCLSAttention(Tensor images) {
-        Tensor x = tokens(images);
-        long b = images.dim(0), t = x.dim(0) / b;
-        for (int i = 0; i < c.depth - 1; i++) x = block(i, x, b, t, null);
-        String n = "backbone.blocks." + (c.depth - 1) + ".";
-        Tensor h = layerNorm(g, x, p.get(n + "norm1.weight"), p.get(n + "norm1.bias"), c.lnEps);
-        return reshape(g, clsAttention(queriesKeysValues(n, h, b, t)), b, c.heads, t);
+    private static Tensor mask(DropPath dropPath, int block, String branch) {
+        return dropPath == null ? null : dropPath.mask(block, branch);
+    }
+
+    private static String prefix(int i) {
+        return "backbone.blocks." + i + ".";
+    }
+
+    private Tensor param(String name) {
+        return Objects.requireNonNull(params.apply(name), () -> "no parameter " + name);
     }
 }

@@ -2,6 +2,7 @@ package dinostream.model.graph;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
+import com.google.protobuf.ByteString;
 
 /** ONNX node attributes. */
 public final class Attr {
@@ -13,6 +14,11 @@ public final class Attr {
 
     public static AttributeProto f(String name, double v) {
         return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.FLOAT).setF((float) v).build();
+    }
+
+    public static AttributeProto s(String name, String v) {
+        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.STRING)
+                .setS(ByteString.copyFromUtf8(v)).build();
     }
 
     public static AttributeProto ints(String name, long... v) {

@@ -6,12 +6,19 @@ import static dinostream.model.graph.Reductions.sumTo;
 public final class Elementwise {
     private Elementwise() {}
 
+    /** numpy broadcasting; an unknown dimension is taken to fit (ONNX Runtime checks it at run time). */
     static long[] broadcast(long[] a, long[] b) {
         int r = Math.max(a.length, b.length);
         long[] out = new long[r];
         for (int i = 0; i < r; i++) {
             long da = i - (r - a.length) >= 0 ? a[i - (r - a.length)] : 1;
             long db = i - (r - b.length) >= 0 ? b[i - (r - b.length)] : 1;
+            if (da == Tensor.UNKNOWN || db == Tensor.UNKNOWN) {
+                // unknown with 1 or unknown stays unknown; unknown with n > 1 can only be 1 or n, giving n
+                long known = da == Tensor.UNKNOWN ? db : da;
+                out[i] = known == 1 ? Tensor.UNKNOWN : known;
+                continue;
+            }
             if (da != db && da != 1 && db != 1) {
                 throw new IllegalArgumentException("shapes " + java.util.Arrays.toString(a) + " and "
                         + java.util.Arrays.toString(b) + " do not broadcast");

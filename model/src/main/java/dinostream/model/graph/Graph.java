@@ -25,8 +25,9 @@ import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * Builds one ONNX graph of standard operators (opset {@value #OPSET}) with static shapes tracked
- * in Java, and records a tape of the differentiable operations for {@link Autodiff}.
+ * Builds one ONNX graph of standard operators (opset {@value #OPSET}) with shapes tracked in Java
+ * (static, except the run-time dimensions of inference exports: {@link Tensor#UNKNOWN}), and
+ * records a tape of the differentiable operations for {@link Autodiff}.
  * The operator functions live in {@link Elementwise}, {@link Linear}, {@link Shapes},
  * {@link Reductions} and {@link NN}, each beside its gradient rule.
  */
@@ -186,12 +187,18 @@ public final class Graph {
         return node(opType, in, new DType[]{outType}, new long[][]{outShape}, attrs)[0];
     }
 
-    /** Records how to differentiate an operation already emitted (no-op unless some input needs a gradient). */
+    /**
+     * Records how to differentiate an operation already emitted (no-op unless some input needs a
+     * gradient). Gradient rules need static shapes, so a differentiated value of unknown shape is refused.
+     */
     public void record(Tensor[] in, Tensor[] out, GradRule rule) {
         if (!recording) return;
         boolean any = false;
         for (Tensor t : in) any |= t != null && t.requiresGrad;
         if (!any) return;
+        for (Tensor t : out) {
+            if (!t.isStatic()) throw new IllegalArgumentException("cannot differentiate " + t + ": its shape is only known at run time");
+        }
         tape.add(new TapeEntry(in.clone(), out.clone(), rule));
         for (Tensor t : in) if (t != null) tapeNames.add(t.name);
         for (Tensor t : out) tapeNames.add(t.name);
@@ -262,9 +269,8 @@ public final class Graph {
 
     /**
      * A non-differentiated graph input whose dimensions may be symbolic: {@code symbolic[i]} names
-     * dimension i (null: static {@code shape[i]}). The Java-side shape holds -1 for symbolic
-     * dimensions, so only nodes emitted with {@link #node} (not the shape-checking operator
-     * functions) should consume it.
+     * dimension i (null: static {@code shape[i]}). The Java-side shape holds {@link Tensor#UNKNOWN}
+     * for symbolic dimensions; operators that need such a size refuse it (see {@link Tensor}).
      */
     public Tensor inputDynamic(String name, DType dtype, String[] symbolic, long[] shape) {
         claim(name);
@@ -274,7 +280,7 @@ public final class Graph {
 
     /** As {@link #output}, declared with symbolic dimensions as in {@link #inputDynamic}. */
     public Tensor outputDynamic(Tensor t, String name, String[] symbolic, long[] shape) {
-        Tensor out = output(t, name);
+        output(t, name);
         outputs.set(outputs.size() - 1, valueInfoDynamic(name, t.dtype, symbolic, shape));
         return new Tensor(name, t.dtype, javaShape(symbolic, shape), false);
     }
@@ -282,7 +288,7 @@ public final class Graph {
     private static long[] javaShape(String[] symbolic, long[] shape) {
         if (symbolic.length != shape.length) throw new IllegalArgumentException("symbolic and shape differ in rank");
         long[] s = shape.clone();
-        for (int i = 0; i < s.length; i++) if (symbolic[i] != null) s[i] = -1;
+        for (int i = 0; i < s.length; i++) if (symbolic[i] != null) s[i] = Tensor.UNKNOWN;
         return s;
     }
 
@@ -314,12 +320,6 @@ public final class Graph {
         return nodes.size();
     }
 
-    public Map<String, Integer> opHistogram() {
-        Map<String, Integer> h = new java.util.TreeMap<>();
-        for (NodeProto.Builder n : nodes) h.merge(n.getOpType(), 1, Integer::sum);
-        return h;
-    }
-
     // ------------------------------------------------------------------ helpers
 
     static ValueInfoProto valueInfo(String name, DType dtype, long[] shape) {
@@ -330,7 +330,7 @@ public final class Graph {
         return ValueInfoProto.newBuilder().setName(name).setType(type).build();
     }
 
-    /** A value-info with a symbolic first dimension (dynamic batch of an exported model). */
+    /** A value-info whose dimensions may be symbolic, as in {@link #inputDynamic}. */
     public static ValueInfoProto valueInfoDynamic(String name, DType dtype, String[] symbolic, long[] shape) {
         TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
         for (int i = 0; i < shape.length; i++) {

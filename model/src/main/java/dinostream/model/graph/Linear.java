@@ -38,7 +38,8 @@ public final class Linear {
     public static Tensor matmul(Graph g, Tensor a, Tensor b) {
         if (a.rank() == 2 && b.rank() == 2) return gemm(g, a, b, null, false, false);
         long[] as = a.shape(), bs = b.shape();
-        if (as[as.length - 1] != bs[bs.length - 2]) throw new IllegalArgumentException("matmul " + a + " x " + b);
+        long ka = as[as.length - 1], kb = bs[bs.length - 2];
+        if (ka != kb && ka != Tensor.UNKNOWN && kb != Tensor.UNKNOWN) throw new IllegalArgumentException("matmul " + a + " x " + b);
         long[] batch = Elementwise.broadcast(java.util.Arrays.copyOf(as, as.length - 2), java.util.Arrays.copyOf(bs, bs.length - 2));
         long[] out = java.util.Arrays.copyOf(batch, batch.length + 2);
         out[batch.length] = as[as.length - 2];

@@ -6,21 +6,34 @@ import java.util.Arrays;
 public final class Shapes {
     private Shapes() {}
 
-    /** Reshape to a static shape; one entry may be -1. */
+    /**
+     * Reshape with ONNX's codes: one entry may be -1 (inferred), 0 copies the input's dimension at
+     * that index. When the input has unknown dimensions the inferred one stays unknown and the codes
+     * go to ONNX as given, so {@code reshape(x, -1, d)} and {@code reshape(x, 0, 0, -1)} also serve
+     * inference graphs with symbolic sizes.
+     */
     public static Tensor reshape(Graph g, Tensor x, long... shape) {
-        long[] s = shape.clone();
-        long known = 1;
-        int unknown = -1;
+        long[] in = x.shape(), s = new long[shape.length];
+        int inferred = -1;
         for (int i = 0; i < s.length; i++) {
-            if (s[i] == -1) unknown = i;
-            else known *= s[i];
+            if (shape[i] == -1) {
+                if (inferred >= 0) throw new IllegalArgumentException("reshape " + x + " to " + Arrays.toString(shape));
+                inferred = i;
+            }
+            s[i] = shape[i] == 0 ? in[i] : shape[i];
         }
-        if (unknown >= 0) s[unknown] = x.numel() / known;
-        if (Arrays.stream(s).reduce(1, (a, b) -> a * b) != x.numel()) {
-            throw new IllegalArgumentException("reshape " + x + " to " + Arrays.toString(shape));
+        if (x.isStatic()) {
+            long known = 1;
+            for (int i = 0; i < s.length; i++) if (i != inferred) known *= s[i];
+            if (inferred >= 0) s[inferred] = x.numel() / known;
+            if (Arrays.stream(s).reduce(1, (a, b) -> a * b) != x.numel()) {
+                throw new IllegalArgumentException("reshape " + x + " to " + Arrays.toString(shape));
+            }
+        } else if (inferred >= 0) {
+            s[inferred] = Tensor.UNKNOWN;
         }
-        if (Arrays.equals(s, x.shape())) return x;
-        Tensor y = g.node1("Reshape", new Tensor[]{x, g.ints(s)}, x.dtype, s);
+        if (Arrays.equals(s, in)) return x;   // every entry kept, copied or (the only one) inferred
+        Tensor y = g.node1("Reshape", new Tensor[]{x, g.ints(x.isStatic() ? s : shape)}, x.dtype, s);
         g.record(new Tensor[]{x}, y, gy -> new Tensor[]{reshape(g, gy[0], x.shape())});
         return y;
     }
@@ -47,7 +60,7 @@ public final class Shapes {
         out[ax] = 0;
         for (int i = 0; i < xs.length; i++) {
             sizes[i] = xs[i].dim(ax);
-            out[ax] += sizes[i];
+            out[ax] = out[ax] == Tensor.UNKNOWN || sizes[i] == Tensor.UNKNOWN ? Tensor.UNKNOWN : out[ax] + sizes[i];
         }
         if (xs.length == 1) return xs[0];
         Tensor y = g.node1("Concat", xs, xs[0].dtype, out, Attr.i("axis", ax));

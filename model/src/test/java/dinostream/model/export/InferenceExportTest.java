@@ -163,9 +163,10 @@ class InferenceExportTest {
     @Test
     void matchesTheTrainingBackboneAtStoredLocalNonSquareAndLargerSizes() throws OrtException {
         // 16x16: the stored 4x4 grid (no interpolation); 8x8: local crops; 16x8: one axis equal to the
-        // stored grid, which DINO still interpolates on both axes; 20x12: upsampling on one axis.
+        // stored grid, which DINO still interpolates on both axes; 20x12: upsampling on one axis;
+        // 12x20: the same transposed, so a swapped H and W in the symbolic shapes cannot pass.
         int n = 3;
-        int[][] sizes = {{16, 16}, {8, 8}, {16, 8}, {20, 12}};
+        int[][] sizes = {{16, 16}, {8, 8}, {16, 8}, {20, 12}, {12, 20}};
         for (int[] hw : sizes) {
             int h = hw[0], w = hw[1];
             float[] x = images(n, h, w, 31L * h + w);
@@ -180,6 +181,22 @@ class InferenceExportTest {
             assertTrue(eErr <= REL_TOL, h + "x" + w + " embeddings rel err " + eErr);
             assertTrue(aErr <= REL_TOL, h + "x" + w + " attention rel err " + aErr);
         }
+    }
+
+    @Test
+    void sizesThatAreNotPatchMultiplesAreFlooredAsConv2dFloorsThem() throws OrtException {
+        // 18x23 reads as its top-left 16x20 (grid 4x5): trailing rows and columns are ignored.
+        int n = 2, h = 18, w = 23, ch = 16, cw = 20;
+        float[] x = images(n, h, w, 1823), cropped = new float[n * cfg.inChans * ch * cw];
+        for (int img = 0; img < n * cfg.inChans; img++) {
+            for (int r = 0; r < ch; r++) System.arraycopy(x, (img * h + r) * w, cropped, (img * ch + r) * cw, cw);
+        }
+        Map<String, Out> ref = trainingBackbone(cropped, n, ch, cw);
+        Out emb = run(backbone, InferenceExport.INPUT, x, n, cfg.inChans, h, w);
+        Out att = run(attention, InferenceExport.INPUT, x, n, cfg.inChans, h, w);
+        assertArrayEquals(new long[]{n, cfg.heads, InferenceExport.tokenCount(cfg, ch, cw)}, att.shape());
+        assertTrue(relErr(emb.values(), ref.get("embeddings").values()) <= REL_TOL);
+        assertTrue(relErr(att.values(), ref.get("attention").values()) <= REL_TOL);
     }
 
     @Test

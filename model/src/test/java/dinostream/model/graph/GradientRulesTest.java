@@ -7,6 +7,7 @@ import static dinostream.model.graph.Linear.gemm;
 import static dinostream.model.graph.Linear.matmul;
 import static dinostream.model.graph.Reductions.reduceMean;
 import static dinostream.model.graph.Reductions.reduceSum;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -65,6 +66,7 @@ class GradientRulesTest {
     @Test
     void shapeOperators() throws Exception {
         check.assertElementwise((g, p) -> Shapes.reshape(g, p[0], 4, -1), TOL, false, s(2, 3, 4));
+        check.assertElementwise((g, p) -> Shapes.reshape(g, p[0], 0, -1), TOL, false, s(2, 3, 4));   // 0 copies
         check.assertElementwise((g, p) -> Shapes.transpose(g, p[0], 2, 0, 1), TOL, false, s(2, 3, 4));
         check.assertElementwise((g, p) -> Shapes.concat(g, 1, p[0], p[1], p[0]), TOL, false, s(2, 3), s(2, 1));
         check.assertElementwise((g, p) -> Shapes.split(g, p[0], 1, 1, 3)[1], TOL, false, s(2, 4));
@@ -132,6 +134,23 @@ class GradientRulesTest {
             return out;
         };
         assertTrue(check.elementwise(wrong, false, s(4)) > 0.1);
+    }
+
+    @Test
+    void unknownDimensionsPassThroughButAreNeverDifferentiated() {
+        Graph g = new Graph("symbolic");
+        long u = Tensor.UNKNOWN;
+        Tensor x = g.inputDynamic("x", DType.FLOAT, new String[]{"N", "T", null}, new long[]{0, 0, 6});
+        assertArrayEquals(s(u, 6), Shapes.reshape(g, x, -1, 6).shape());
+        assertArrayEquals(s(u, u, 2, 3), Shapes.reshape(g, x, 0, 0, 2, 3).shape());
+        assertArrayEquals(s(u, u), Shapes.reshape(g, x, 0, -1).shape());
+        assertArrayEquals(s(u, u, 6), Shapes.concat(g, 1, x, x).shape());
+        assertArrayEquals(s(u, 4, 6), add(g, x, g.input("y", DType.FLOAT, 4, 1)).shape());
+        assertArrayEquals(s(u, u, u), matmul(g, x, Shapes.transpose(g, x, 0, 2, 1)).shape());
+        assertThrows(IllegalStateException.class, x::numel);
+
+        Tensor w = g.parameter("w", DType.FLOAT, 6);
+        assertThrows(IllegalArgumentException.class, () -> mul(g, x, w));   // a gradient rule would need T and N
     }
 
     @Test
