@@ -1,12 +1,12 @@
 """A train-step fixture with stochastic depth, for dinostream's ReferenceParityTest.
 
-make_fixture.py (../shared/anchors) fixes drop_path at 0. This script runs the same reference
+The PyTorch reference's make_fixture.py (outside this repository) fixes drop_path at 0. This script runs the same reference
 (dino_ref.py) with drop_path > 0 and records the per-sample masks the reference drew, so that the
 Java test can feed the very same masks to the ONNX step. It writes, like make_fixture.py,
 in.safetensors, crops.safetensors (plus the masks as drop_path/<pass>/<block>/<attn|mlp>,
 [batch of pass, 1, 1], value 0 or 1/keep), hparams.json and out.safetensors (float64 truth).
 
-Usage: /usr/bin/python3 make_droppath_fixture.py --anchors ../../../../shared/anchors --out DIR
+Usage: /usr/bin/python3 make_droppath_fixture.py --anchors DIR_OF_THE_PYTORCH_REFERENCE --out DIR
 """
 import argparse, json, os, sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -37,7 +37,7 @@ import java.util.concurrent.Callable;
                 "Datasets: 'fmnist' (Fashion-MNIST from /usr/share/datasets/fashion-mnist: 60,000 train, 10,000 test), or a folder "
                         + "with train/ and test/ subfolders, each holding one folder per class (class = folder name).",
                 "Subsets: --train-limit N / --test-limit N take the first N of numpy's RandomState(0).permutation of that split "
-                        + "(bit-exact: --train-limit 10000 on fmnist is the 10k memory bank of the reference's REPORT.md); a limit "
+                        + "(bit-exact: --train-limit 10000 on fmnist is the 10k memory bank of the PyTorch reference's k-NN baseline); a limit "
                         + "at or above the split's size, or none, takes the whole split in its order."})
 final class KnnCommand implements Callable<Integer> {
     static final String FMNIST = "fmnist";

@@ -168,7 +168,8 @@ class KnnCommandTest {
         assertEquals(500, j.get("n_test").asInt());
         assertEquals(10, j.get("classes").asInt());
         assertEquals(784, j.get("feature_dim").asInt());
-        // REPORT.md: 80.16 with a 10k bank; 2k and 500 test images land a few points lower.
+        // The PyTorch reference (README, "Measured performance"): 80.16 with a 10k bank; 2k and 500
+        // test images land a few points lower.
         double top1 = j.get("top1").asDouble();
         assertTrue(top1 > 70 && top1 < 90, "top-1 " + top1);
         assertTrue(j.get("top5").asDouble() > top1);

@@ -11,7 +11,8 @@ import java.util.List;
 
 /**
  * The model and loss configuration. Field names are those of the PyTorch reference's {@code Cfg}
- * (../shared/anchors/dino_ref.py), so a state file written by either side carries the same JSON.
+ * (outside this repository; the fields: model/docs/state-format.md, "Metadata"), so a state file
+ * written by either side carries the same JSON.
  * Fields after {@code adam_eps} are dinostream's documented additions; a file without them gets
  * the defaults below ({@code local_size} then falls back to the reference fixtures' 8).
  */

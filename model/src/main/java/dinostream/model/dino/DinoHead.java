@@ -14,7 +14,7 @@ import static dinostream.model.graph.NN.gelu;
 import static dinostream.model.graph.Reductions.reduceSum;
 
 /**
- * The DINO projection head (DINO_SPEC.md §3): 3-layer MLP with GELU to the bottleneck, L2
+ * The DINO projection head (model/docs/algorithm.md §3): 3-layer MLP with GELU to the bottleneck, L2
  * normalization, and the weight-normalized last layer W = g * v / ||v_row||.
  */
 public final class DinoHead {

@@ -19,7 +19,7 @@ import static dinostream.model.graph.Shapes.concat;
 import static dinostream.model.graph.Shapes.split;
 
 /**
- * The DINO loss (DINO_SPEC.md §4): cross-entropy between the centred, sharpened teacher
+ * The DINO loss (model/docs/algorithm.md §4): cross-entropy between the centred, sharpened teacher
  * distribution of each global crop and the student distribution of every other crop.
  */
 public final class DinoLoss {

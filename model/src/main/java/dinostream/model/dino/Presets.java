@@ -4,7 +4,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Consumer;
 
-/** Named configurations (../shared/DESIGN.md, "Presets"). */
+/** Named configurations (model/docs/algorithm.md §7). */
 public final class Presets {
     private Presets() {}
 
@@ -16,11 +16,11 @@ public final class Presets {
             c.imgSize = 16; c.patch = 4; c.inChans = 1; c.dim = 32; c.depth = 2; c.heads = 2;
             c.outDim = 64; c.headHidden = 48; c.bottleneck = 16; c.nLocal = 2; c.localSize = 8;
         });
-        // The CPU reference workload of ../shared/anchors/REPORT.md ("workload" there).
+        // The PyTorch reference's CPU workload ("workload" there; model/docs/algorithm.md §7).
         PRESETS.put("fmnist-tiny", c -> {
             fmnist(c); c.dim = 192; c.depth = 6; c.heads = 3;
         });
-        // The faster CPU workload ("small" in REPORT.md).
+        // The faster CPU workload ("small" in the PyTorch reference; model/docs/algorithm.md §7).
         PRESETS.put("fmnist-small", c -> {
             fmnist(c); c.dim = 128; c.depth = 4; c.heads = 2;
         });

@@ -5,7 +5,7 @@ import dinostream.model.runtime.TrainSession;
 /**
  * Stream-friendly hyperparameter schedules: pure functions of the step, with no epochs.
  *
- * <p>DINO's {@code cosine_scheduler} (../shared/DINO_SPEC.md §5) precomputes one value per iteration
+ * <p>DINO's {@code cosine_scheduler} (model/docs/algorithm.md §5) precomputes one value per iteration
  * of a fixed number of epochs. A live stream has no epochs and no known length, so here a schedule is
  * a linear warm-up followed either by a cosine to a horizon (after which it stays at its final
  * value) or by a constant tail. With the horizon set to DINO's total iterations the values are those
@@ -92,7 +92,7 @@ public final class Schedules {
         return Schedule.constantTail(0, scaledLr(baseLr, batch), warmupSteps);
     }
 
-    /** Linear scaling rule (DINO_SPEC.md §5). */
+    /** Linear scaling rule (model/docs/algorithm.md §5). */
     public static double scaledLr(double baseLr, int batch) {
         if (batch <= 0) throw new IllegalArgumentException("batch must be positive, got " + batch);
         return baseLr * batch / LR_REFERENCE_BATCH;
@@ -123,7 +123,7 @@ public final class Schedules {
      */
     public record TrainingSchedule(Schedule lr, Schedule weightDecay, Schedule teacherTemp, Schedule momentum,
                                    long freezeLastLayerSteps) {
-        /** DINO's defaults (DINO_SPEC.md §5, §7). */
+        /** DINO's defaults (model/docs/algorithm.md §5, §7). */
         public static final double BASE_LR = 5e-4, MIN_LR = 1e-6, WEIGHT_DECAY = 0.04, WEIGHT_DECAY_END = 0.4,
                 TEACHER_TEMP = 0.04, MOMENTUM = 0.996;
 

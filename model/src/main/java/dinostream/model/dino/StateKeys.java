@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Names of the training state's tensors: the safetensors keys of ../shared/anchors/dino_ref.py,
+ * Names of the training state's tensors: the safetensors keys of model/docs/state-format.md (the PyTorch reference's layout),
  * used unchanged as the train-step model's input names ("next/" + key for its outputs).
  */
 public final class StateKeys {

@@ -2,8 +2,8 @@ package dinostream.model.eval;
 
 /**
  * {@code numpy.random.RandomState(seed).permutation(n)}, bit for bit, so that a k-NN memory-bank
- * subset is the very one the Python reference used (REPORT.md §6: the first 10,000 of
- * {@code RandomState(0).permutation(60000)}).
+ * subset is the very one the PyTorch reference used (outside this repository: the first 10,000
+ * of {@code RandomState(0).permutation(60000)}).
  *
  * <p>numpy's legacy generator is MT19937 seeded with {@code init_genrand(seed)}; {@code permutation}
  * shuffles {@code arange(n)} with Fisher-Yates from the end, drawing each swap index j in [0, i]

@@ -25,7 +25,7 @@ import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
- * Self-contained inference models of the teacher backbone (issue 2, item 8): ONNX opset
+ * Self-contained inference models of the teacher backbone (model/docs/state-format.md, "Inference models"): ONNX opset
  * {@value Graph#OPSET}, IR {@value Graph#IR_VERSION}, the teacher's weights as initializers.
  *
  * <ul>

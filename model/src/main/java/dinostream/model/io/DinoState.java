@@ -21,7 +21,7 @@ import java.util.SplittableRandom;
 import java.util.function.DoubleSupplier;
 
 /**
- * The complete DINO training state with the key layout of ../shared/anchors/dino_ref.py:
+ * The complete DINO training state with the key layout of model/docs/state-format.md (the PyTorch reference's):
  * {@code student/<name>} and {@code teacher/<name>} for every parameter, per trainable parameter
  * {@code optim/exp_avg/<name>}, {@code optim/exp_avg_sq/<name>} (float32, parameter shape) and
  * {@code optim/step/<name>} (int64 scalar), {@code center} (float32 [1, out_dim]) and {@code step}
@@ -72,7 +72,7 @@ public final class DinoState {
     }
 
     /**
-     * A fresh state: parameters initialized as DINO does (../shared/DINO_SPEC.md §2-§3), teacher
+     * A fresh state: parameters initialized as DINO does (model/docs/algorithm.md §2, §3), teacher
      * equal to the student, optimizer moments, counters and center zero.
      *
      * <p>Each parameter draws from its own {@link SplittableRandom} seeded from {@code seed} and
@@ -265,7 +265,7 @@ public final class DinoState {
 
     /**
      * PyTorch's fan-in for its default Linear/Conv init: the product of the weight's dimensions
-     * after the first; a bias uses its weight's (DINO_SPEC.md §2: C·p² for the patch embedding).
+     * after the first; a bias uses its weight's (model/docs/algorithm.md §2: C·p² for the patch embedding).
      */
     static long fanIn(ParamSpec p, Map<String, ParamSpec> byName) {
         ParamSpec w = p;

@@ -38,7 +38,7 @@ import java.util.UUID;
  * {@code data_offsets} relative to the data section), then the raw little-endian data.
  *
  * <p>The writer produces the same bytes as {@code write_safetensors} of
- * ../shared/anchors/dino_ref.py: tensors sorted by name (code-point order, as Python sorts
+ * the PyTorch reference (model/docs/state-format.md, "safetensors"): tensors sorted by name (code-point order, as Python sorts
  * strings) and stored back to back in that order, the header formatted like Python's
  * {@code json.dumps} defaults, padded with spaces to a multiple of 8 so the data stays aligned.
  */

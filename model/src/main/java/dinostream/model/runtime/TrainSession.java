@@ -265,7 +265,7 @@ public final class TrainSession implements AutoCloseable {
 
     // ------------------------------------------------------------------
 
-    /** Stochastic depth per sample: floor(keep + U[0,1)) / keep, i.e. 0 or 1/keep (DINO_SPEC.md §2). */
+    /** Stochastic depth per sample: floor(keep + U[0,1)) / keep, i.e. 0 or 1/keep (model/docs/algorithm.md §2). */
     private OnnxTensor dropPathMask(String name, long[] shape) throws OrtException {
         int block = Integer.parseInt(name.split("/")[2]);
         double keep = 1 - TrainStep.dropPathRates(config)[block];

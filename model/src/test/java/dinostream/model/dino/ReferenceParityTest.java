@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole train step against the PyTorch reference: fixtures written by
- * ../shared/anchors/make_fixture.py (expected state computed in float64 from the same float32 start),
+ * the PyTorch reference's make_fixture.py (outside this repository; model/docs/step-compiler.md,
+ * "Correctness"): expected state computed in float64 from the same float32 start,
  * committed under src/test/resources/fixtures so that no Python is needed here.
  */
 class ReferenceParityTest {

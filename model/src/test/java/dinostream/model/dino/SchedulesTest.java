@@ -14,7 +14,7 @@ class SchedulesTest {
     static final double EPS = 1e-15;
 
     /**
-     * DINO's utils.cosine_scheduler written out as DINO_SPEC.md §5 gives it, with epochs = total
+     * DINO's utils.cosine_scheduler written out as model/docs/algorithm.md §5 describes it, with epochs = total
      * iterations and one iteration per epoch: linspace(start, base, warmup) then
      * final + ½(base − final)(1 + cos(π·i/n)), i = 0..n−1.
      */

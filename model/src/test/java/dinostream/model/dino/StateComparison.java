@@ -8,7 +8,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The metric of ../shared/anchors/compare_state.py: per float tensor ||a - b|| / (||b|| + 1e-6 sqrt(n)),
+ * The metric of the PyTorch reference's compare_state.py (outside this repository;
+ * model/docs/step-compiler.md, "Correctness"): per float tensor ||a - b|| / (||b|| + 1e-6 sqrt(n)),
  * the key third of every attn.qkv.bias masked (its true gradient is exactly zero, so Adam moves it by
  * float noise), integer tensors compared exactly.
  */

@@ -23,7 +23,10 @@ class DinoStateTest {
         return Presets.get("test");
     }
 
-    /** json.dumps(asdict(Cfg(**PRESETS["test"]))) as dino_ref.py / make_fixture.py write it. */
+    /**
+     * json.dumps(asdict(Cfg(**PRESETS["test"]))) as the PyTorch reference (outside this repository)
+     * writes it; model/docs/state-format.md, "Metadata".
+     */
     private static final String REFERENCE_CONFIG = "{\"img_size\": 16, \"patch\": 4, \"in_chans\": 1, \"dim\": 32, "
             + "\"depth\": 2, \"heads\": 2, \"mlp_ratio\": 4.0, \"qkv_bias\": true, \"ln_eps\": 1e-06, \"drop_path\": 0.0, "
             + "\"out_dim\": 64, \"head_hidden\": 48, \"bottleneck\": 16, \"norm_last_layer\": true, \"n_local\": 2, "

@@ -22,7 +22,10 @@ class SafeTensorsTest {
     @TempDir
     Path dir;
 
-    /** The bytes dino_ref.write_safetensors produces: u64 LE length, json.dumps header, space padding, data. */
+    /**
+     * The bytes the PyTorch reference's write_safetensors produces (model/docs/state-format.md,
+     * "safetensors"): u64 LE length, json.dumps header, space padding, data.
+     */
     private static byte[] file(String headerJson, byte[] data) {
         byte[] h = headerJson.getBytes(StandardCharsets.UTF_8);
         int padded = (h.length + 7) / 8 * 8;

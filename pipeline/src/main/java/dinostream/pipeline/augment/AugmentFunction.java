@@ -30,7 +30,7 @@ public class AugmentFunction extends RichMapFunction<DecodedImage, CropSet> {
     private transient Counter crops;
     private transient Counter nanos;
 
-    /** Parameters by channel count: DINO's for three channels, REPORT.md §4's for one. */
+    /** Parameters by channel count: DINO's for three channels, model/docs/algorithm.md §1's one-channel adaptation for one. */
     public AugmentFunction(String configJson, long modelSeed) {
         this(configJson, modelSeed, null);
     }

@@ -10,11 +10,11 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * DINO's multi-crop augmentation (DataAugmentationDINO, ../shared/DINO_SPEC.md §1) on 8-bit images:
+ * DINO's multi-crop augmentation (DataAugmentationDINO, model/docs/algorithm.md §1) on 8-bit images:
  * views {@code [global_1, global_2, local_1 .. local_n]}, each a torchvision RandomResizedCrop with
  * Pillow bicubic resampling, horizontal flip, colour jitter in random order, random grayscale,
  * Gaussian blur and (global 2 only) solarization; the pixel operations are those of {@link PilOps}.
- * One-channel configurations use the Fashion-MNIST adaptation of ../shared/anchors/REPORT.md §4
+ * One-channel configurations use the Fashion-MNIST adaptation of model/docs/algorithm.md §1
  * ({@link Params#oneChannel()}).
  *
  * <p>Randomness comes only from the {@link SplittableRandom} passed in, and only through
@@ -53,7 +53,7 @@ public final class MultiCrop {
         }
 
         /**
-         * The one-channel (Fashion-MNIST) adaptation of REPORT.md §4: jitter brightness and contrast
+         * The one-channel (Fashion-MNIST) adaptation of model/docs/algorithm.md §1: jitter brightness and contrast
          * only (saturation, hue and grayscale are no-ops on one channel), blur radius U(0.1, 1.0).
          */
         public static Params oneChannel() {
