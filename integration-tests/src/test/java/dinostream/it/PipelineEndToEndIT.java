@@ -2,7 +2,7 @@ package dinostream.it;
 
 import dinostream.model.dino.Presets;
 import dinostream.pipeline.job.Checkpoints;
-import dinostream.pipeline.job.DinoJob;
+import dinostream.cli.LocalRun;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.ImageProducer;
@@ -13,7 +13,6 @@ import dinostream.schemas.DeadLetter;
 import dinostream.schemas.EmbeddingRecord;
 import dinostream.schemas.codec.AvroCodec;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -58,38 +57,25 @@ class PipelineEndToEndIT {
         if (kafka != null) kafka.close();
     }
 
-    static JobOptions options(String prefix, Path dir) {
+    static JobOptions.Builder options(String prefix, Path dir) {
         return options(kafka, prefix, dir);
     }
 
     /** Options of a small job on {@code kafka} with its three topics created: the test preset, batch 8, fast checkpoints. */
-    static JobOptions options(EmbeddedKafka kafka, String prefix, Path dir) {
-        JobOptions o = new JobOptions();
-        o.bootstrap = kafka.bootstrap();
-        o.imagesTopic = prefix + "-images";
-        o.embeddingsTopic = prefix + "-embeddings";
-        o.deadLetterTopic = prefix + "-dead";
-        o.groupId = prefix;
-        o.modelId = "m1";
-        o.parallelism = 2;
-        o.checkpointInterval = Duration.ofMillis(500);
-        o.checkpointDir = dir.resolve("checkpoints").toUri().toString();
-        o.trainer.configJson = Presets.get("test").toJson();
-        o.trainer.batch = 8;
-        o.trainer.threads = 1;
-        o.trainer.snapshotDir = dir.resolve("snapshots").toUri().toString();
-        o.trainer.snapshotEvery = 2;
-        o.trainer.broadcastEvery = 1;
-        o.trainer.runDir = dir.toString();
-        o.embedder.threads = 1;
-        kafka.createTopic(o.imagesTopic, 2, Map.of());
-        kafka.createTopic(o.embeddingsTopic, 1, Map.of());
-        kafka.createTopic(o.deadLetterTopic, 1, Map.of());
-        return o;
+    static JobOptions.Builder options(EmbeddedKafka kafka, String prefix, Path dir) {
+        JobOptions.Builder b = LocalRun.options(kafka.bootstrap(), Presets.get("test"), dir)
+                .topicPrefix(prefix)
+                .modelId("m1")
+                .parallelism(2)
+                .checkpointInterval(Duration.ofMillis(500))
+                .trainer(t -> t.batch(8).threads(1).snapshotEvery(2).broadcastEvery(1))
+                .embedder(e -> e.threads(1));
+        LocalRun.createTopics(kafka, b.build(), 2, Map.of());
+        return b;
     }
 
     static void produce(JobOptions o, int count, long seed) throws Exception {
-        ImageProducer p = ImageProducer.builder(o.bootstrap, o.imagesTopic).build();
+        ImageProducer p = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).build();
         SyntheticSource src = new SyntheticSource(seed, count, 28, 1);
         int[] order = new int[count];
         for (int i = 0; i < count; i++) order[i] = i;
@@ -120,20 +106,17 @@ class PipelineEndToEndIT {
 
     @Test
     void imagesInEmbeddingsOutOnePerImageWithDeadLettersAndSnapshots(@TempDir Path dir) throws Exception {
-        JobOptions o = options("e2e", dir);
-        o.bounded = true;
+        JobOptions o = options("e2e", dir).bounded(true).build();
         produce(o, 40, 1);
         try (KafkaProducer<byte[], byte[]> bad = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrap()),
                 new ByteArraySerializer(), new ByteArraySerializer())) {
-            bad.send(new ProducerRecord<>(o.imagesTopic, 0, "junk".getBytes(), "not avro".getBytes())).get();
+            bad.send(new ProducerRecord<>(o.imagesTopic(), 0, "junk".getBytes(), "not avro".getBytes())).get();
         }
 
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
-        DinoJob.build(env, o);
-        env.execute("e2e");
+        LocalRun.start(o, 0, "e2e").getJobExecutionResult().get();
 
         AvroCodec<EmbeddingRecord> codec = AvroCodec.embeddingRecords();
-        List<ConsumerRecord<byte[], byte[]>> out = readCommitted(o.embeddingsTopic, 40, Duration.ofSeconds(30));
+        List<ConsumerRecord<byte[], byte[]>> out = readCommitted(o.embeddingsTopic(), 40, Duration.ofSeconds(30));
         Set<String> ids = new TreeSet<>();
         for (ConsumerRecord<byte[], byte[]> r : out) {
             EmbeddingRecord e = codec.decode(r.value());
@@ -145,7 +128,7 @@ class PipelineEndToEndIT {
         assertEquals(40, out.size(), "one embedding per image, none twice");
         assertEquals(40, ids.size());
 
-        List<ConsumerRecord<byte[], byte[]>> dead = readCommitted(o.deadLetterTopic, 1, Duration.ofSeconds(10));
+        List<ConsumerRecord<byte[], byte[]>> dead = readCommitted(o.deadLetterTopic(), 1, Duration.ofSeconds(10));
         assertEquals(1, dead.size());
         DeadLetter d = AvroCodec.deadLetters().decode(dead.get(0).value());
         assertEquals("avro", d.getStage());
@@ -153,7 +136,7 @@ class PipelineEndToEndIT {
 
         // 40 images at batch 8: 5 steps. A snapshot is due every 2 steps and written from the first
         // checkpoint that completes after it (the last one: the final checkpoint of the bounded run).
-        SnapshotStore store = new SnapshotStore(o.trainer.snapshotDir, 5);
+        SnapshotStore store = new SnapshotStore(o.trainer().snapshotDir(), 5);
         assertFalse(store.list("m1").isEmpty());
         Snapshot s = SnapshotStore.load(store.latest("m1").orElseThrow().uri());
         assertTrue(s.manifest().step() >= 4, "the last snapshot: step " + s.manifest().step());
@@ -164,26 +147,21 @@ class PipelineEndToEndIT {
 
     @Test
     void cancelAndRestoreContinuesWithNoImageLostOrCountedTwice(@TempDir Path dir) throws Exception {
-        JobOptions o = options("restore", dir);
-        o.embed = false;
+        JobOptions.Builder b = options("restore", dir).embed(false);
+        JobOptions o = b.build();
         produce(o, 24, 2);
 
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
-        DinoJob.build(env, o);
-        JobClient job = env.executeAsync("restore-1");
+        JobClient job = LocalRun.start(o, 0, "restore-1");
         Path metrics = dir.resolve("metrics.jsonl");
         waitFor(() -> lines(metrics) >= 3, Duration.ofSeconds(60), "3 train steps");
         // A checkpoint completed after the third step holds all 24 images.
         long after = System.currentTimeMillis();
-        waitFor(() -> checkpointAfter(o.checkpointDir, after), Duration.ofSeconds(30), "a checkpoint after step 3");
+        waitFor(() -> checkpointAfter(o.checkpointDir(), after), Duration.ofSeconds(30), "a checkpoint after step 3");
         job.cancel().get();
-        String chk = Checkpoints.latest(o.checkpointDir).orElseThrow();
+        String chk = Checkpoints.latest(o.checkpointDir()).orElseThrow();
 
         produce(o, 16, 3);
-        o.restorePath = chk;
-        StreamExecutionEnvironment env2 = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
-        DinoJob.build(env2, o);
-        JobClient job2 = env2.executeAsync("restore-2");
+        JobClient job2 = LocalRun.start(b.restorePath(chk).build(), 0, "restore-2");
         waitFor(() -> lines(metrics) >= 5, Duration.ofSeconds(60), "5 train steps");
         Thread.sleep(1500);   // any duplicate would show as a sixth step
         job2.cancel().get();
@@ -198,7 +176,7 @@ class PipelineEndToEndIT {
 
     @Test
     void backfillWithAPinnedSnapshotGivesIdenticalVectorsTwice(@TempDir Path dir) throws Exception {
-        JobOptions o = options("backfill", dir);
+        JobOptions o = options("backfill", dir).build();
         produce(o, 20, 4);
         kafka.createTopic("backfill-out-1", 1, Map.of());
         kafka.createTopic("backfill-out-2", 1, Map.of());
@@ -210,7 +188,7 @@ class PipelineEndToEndIT {
         for (String out : List.of("backfill-out-1", "backfill-out-2")) {
             java.io.StringWriter err = new java.io.StringWriter();
             int rc = dinostream.cli.Main.commandLine(new java.io.PrintWriter(new java.io.StringWriter()), new java.io.PrintWriter(err))
-                    .execute("embed", "--bootstrap", kafka.bootstrap(), "--images-topic", o.imagesTopic, "--embeddings-topic", out,
+                    .execute("embed", "--bootstrap", kafka.bootstrap(), "--images-topic", o.imagesTopic(), "--embeddings-topic", out,
                             "--snapshot", snapshot, "--from-offsets", "0:0,1:0", "--batch", "7", "--out", dir.resolve("run").toString());
             assertEquals(0, rc, err.toString());
             Map<String, List<Float>> vectors = new HashMap<>();

@@ -1,6 +1,6 @@
 package dinostream.it;
 
-import dinostream.pipeline.job.DinoJob;
+import dinostream.cli.LocalRun;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.ImageProducer;
@@ -10,7 +10,6 @@ import dinostream.schemas.EmbeddingRecord;
 import dinostream.schemas.codec.AvroCodec;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -55,16 +54,14 @@ class PoisonRecordsIT {
         if (kafka != null) kafka.close();
     }
 
-    static JobOptions options(String prefix, Path dir) {
-        JobOptions o = PipelineEndToEndIT.options(kafka, prefix, dir);
-        o.parallelism = 1;
-        o.trainer.snapshotEvery = 1000;
-        o.probe.size = 0;
-        return o;
+    static JobOptions.Builder options(String prefix, Path dir) {
+        return PipelineEndToEndIT.options(kafka, prefix, dir).parallelism(1)
+                .trainer(t -> t.snapshotEvery(1000))
+                .probe(p -> p.size(0));
     }
 
     static Set<String> produce(JobOptions o, String model, int count, long seed) throws Exception {
-        ImageProducer.Builder b = ImageProducer.builder(o.bootstrap, o.imagesTopic);
+        ImageProducer.Builder b = ImageProducer.builder(o.bootstrap(), o.imagesTopic());
         if (model != null) b.modelId(model);
         SyntheticSource src = new SyntheticSource(seed, count, 28, 1);
         int[] order = new int[count];
@@ -77,15 +74,15 @@ class PoisonRecordsIT {
 
     static void sendRaw(JobOptions o, byte[] key, byte[] value) throws Exception {
         // The test's own producer may send big records; the job's clients keep their defaults.
-        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", o.bootstrap, "max.request.size", 8 << 20),
+        try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(Map.of("bootstrap.servers", o.bootstrap(), "max.request.size", 8 << 20),
                 new ByteArraySerializer(), new ByteArraySerializer())) {
-            p.send(new ProducerRecord<>(o.imagesTopic, 0, key, value)).get();
+            p.send(new ProducerRecord<>(o.imagesTopic(), 0, key, value)).get();
         }
     }
 
     static Map<String, Integer> embeddingsById(JobOptions o, int atLeast) throws Exception {
         Map<String, Integer> n = new TreeMap<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.embeddingsTopic, atLeast, Duration.ofSeconds(120))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.embeddingsTopic(), atLeast, Duration.ofSeconds(120))) {
             EmbeddingRecord e = AvroCodec.embeddingRecords().decode(r.value());
             n.merge(e.getImageId(), 1, Integer::sum);
         }
@@ -94,24 +91,21 @@ class PoisonRecordsIT {
 
     static List<DeadLetter> deadLetters(JobOptions o, int atLeast) throws Exception {
         List<DeadLetter> out = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.deadLetterTopic, atLeast, Duration.ofSeconds(60))) {
+        for (ConsumerRecord<byte[], byte[]> r : PipelineEndToEndIT.readCommitted(kafka.bootstrap(), o.deadLetterTopic(), atLeast, Duration.ofSeconds(60))) {
             out.add(AvroCodec.deadLetters().decode(r.value()));
         }
         return out;
     }
 
     static JobClient start(JobOptions o) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
-        DinoJob.build(env, o);
-        return env.executeAsync(o.groupId);
+        return LocalRun.start(o, 0, o.groupId());
     }
 
     @Test
     void bigCorruptRecordsBadModelIdsAndExcessModelsNeitherStopNorDoubleAnything(@TempDir Path dir) throws Exception {
-        JobOptions o = options("poison", dir);
-        o.trainer.maxModels = 1;
+        JobOptions o = options("poison", dir).trainer(t -> t.maxModels(1)).build();
         kafka.admin().incrementalAlterConfigs(Map.of(
-                new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, o.imagesTopic),
+                new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, o.imagesTopic()),
                 List.of(new org.apache.kafka.clients.admin.AlterConfigOp(new org.apache.kafka.clients.admin.ConfigEntry("max.message.bytes", Integer.toString(8 << 20)),
                         org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET)))).all().get();
 
@@ -145,9 +139,7 @@ class PoisonRecordsIT {
     /** A teacher temperature of 0 makes every step NaN: each is skipped, the model pauses, embeddings go on. */
     @Test
     void nonFiniteStepsAreSkippedAndTheStreamGoesOn(@TempDir Path dir) throws Exception {
-        JobOptions o = options("nan", dir);
-        o.trainer.teacherTemp = 0.0;
-        o.trainer.maxSkippedSteps = 2;
+        JobOptions o = options("nan", dir).trainer(t -> t.teacherTemp(0.0).maxSkippedSteps(2)).build();
         Set<String> good = produce(o, "m1", 40, 21);
         JobClient job = start(o);
         try {

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
-import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.FashionMnist;
@@ -12,10 +11,7 @@ import dinostream.pipeline.produce.ImageProducer;
 import dinostream.pipeline.produce.ImageSource;
 import dinostream.pipeline.produce.Order;
 import dinostream.pipeline.produce.SyntheticSource;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -33,6 +29,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
@@ -92,38 +89,27 @@ final class BenchPipeline implements Callable<Integer> {
         Path dir = out != null ? out : Files.createTempDirectory("dinostream-bench-");
         double[] loadBefore = Proc.loadAverage();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
-            JobOptions o = new JobOptions();
-            o.bootstrap = kafka.bootstrap();
-            kafka.createTopic(o.imagesTopic, 1);
-            kafka.createTopic(o.embeddingsTopic, 1);
-            kafka.createTopic(o.deadLetterTopic, 1);
+            JobOptions o = LocalRun.options(kafka.bootstrap(), cfg, dir)
+                    .bounded(true)
+                    .embed(!noEmbed)
+                    .parallelism(parallelism)
+                    .checkpointInterval(Duration.ofSeconds(checkpointSeconds))
+                    .trainer(t -> t.batch(batch).threads(threads)
+                            .snapshotDir(snapshotEvery > 0 ? dir.resolve("snapshots").toUri().toString() : null)
+                            .snapshotEvery(Math.max(1, snapshotEvery)))
+                    .probe(p -> p.size(0))   // the training rate alone; the probe is an evaluation
+                    .build();
+            LocalRun.createTopics(kafka, o, 1, Map.of());
             ImageSource src = source.equals("fmnist") && Files.isDirectory(FashionMnist.DEFAULT_DIR)
                     ? FashionMnist.load(FashionMnist.DEFAULT_DIR, FashionMnist.Split.TRAIN)
                     : new SyntheticSource(0, images, cfg.imgSize, cfg.inChans);
-            ImageProducer.Stats sent = ImageProducer.builder(o.bootstrap, o.imagesTopic).build()
+            ImageProducer.Stats sent = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).build()
                     .run(src, Order.IID.indices(src, 0, images));
             err.printf("streamed %d %s images into Kafka in %.1f s%n", sent.sent(), src.name(), sent.seconds());
 
-            o.bounded = true;
-            o.embed = !noEmbed;
-            o.parallelism = parallelism;
-            o.checkpointInterval = Duration.ofSeconds(checkpointSeconds);
-            o.checkpointDir = dir.resolve("checkpoints").toUri().toString();
-            o.trainer.configJson = cfg.toJson();
-            o.trainer.batch = batch;
-            o.trainer.threads = threads;
-            o.trainer.runDir = dir.toString();
-            o.trainer.snapshotDir = snapshotEvery > 0 ? dir.resolve("snapshots").toUri().toString() : null;
-            o.trainer.snapshotEvery = Math.max(1, snapshotEvery);
-            o.probe.size = 0;   // the training rate alone; the probe is an evaluation
-
             int restPort = freePort();
-            Configuration conf = DinoJob.configuration(o);
-            conf.set(RestOptions.PORT, restPort);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            DinoJob.build(env, o);
             long t0 = System.nanoTime();
-            JobClient job = env.executeAsync("dinostream bench pipeline");
+            JobClient job = LocalRun.start(o, restPort, "dinostream bench pipeline");
             JsonNode checkpoints = null;
             HttpClient http = HttpClient.newHttpClient();
             var result = job.getJobExecutionResult();

@@ -5,16 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
-import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.SyntheticSource;
 import dinostream.schemas.ImageRecord;
 import dinostream.schemas.codec.AvroCodec;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -98,31 +94,18 @@ final class BenchSoak implements Callable<Integer> {
         Path dir = out != null ? out : Files.createTempDirectory("dinostream-soak-");
         double[] loadBefore = Proc.loadAverage();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
-            JobOptions o = new JobOptions();
-            o.bootstrap = kafka.bootstrap();
-            o.groupId = "dinostream-soak";
-            kafka.createTopic(o.imagesTopic, 1, Map.of("max.message.bytes", Integer.toString(8 << 20)));
-            kafka.createTopic(o.embeddingsTopic, 1);
-            kafka.createTopic(o.deadLetterTopic, 1);
-            o.parallelism = 1;
-            o.checkpointInterval = Duration.ofSeconds(checkpointSeconds);
-            o.checkpointDir = dir.resolve("checkpoints").toUri().toString();
-            o.trainer.configJson = cfg.toJson();
-            o.trainer.batch = batch;
-            o.trainer.threads = 1;
-            o.trainer.maxModels = 1;   // every "excess-model" record names a model beyond it
-            o.trainer.snapshotDir = dir.resolve("snapshots").toUri().toString();
-            o.trainer.snapshotEvery = 50;
-            o.trainer.runDir = dir.toString();
-            o.probe.size = 0;
-            o.embedder.threads = 1;
-
+            JobOptions o = LocalRun.options(kafka.bootstrap(), cfg, dir)
+                    .groupId("dinostream-soak")
+                    .parallelism(1)
+                    .checkpointInterval(Duration.ofSeconds(checkpointSeconds))
+                    // maxModels 1: every "excess-model" record names a model beyond it.
+                    .trainer(t -> t.batch(batch).threads(1).maxModels(1).snapshotEvery(50))
+                    .probe(p -> p.size(0))
+                    .embedder(e -> e.threads(1))
+                    .build();
+            LocalRun.createTopics(kafka, o, 1, Map.of("max.message.bytes", Integer.toString(8 << 20)));
             int restPort = BenchPipeline.freePort();
-            Configuration conf = DinoJob.configuration(o);
-            conf.set(RestOptions.PORT, restPort);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            DinoJob.build(env, o);
-            JobClient job = env.executeAsync("dinostream bench soak");
+            JobClient job = LocalRun.start(o, restPort, "dinostream bench soak");
 
             Feed feed = new Feed(o, cfg);
             Thread feeder = new Thread(feed, "soak-feed");
@@ -211,9 +194,9 @@ final class BenchSoak implements Callable<Integer> {
     /** Records the job has not committed yet: the log end minus the group's committed offset. */
     private static long lag(EmbeddedKafka kafka, JobOptions o) throws Exception {
         Admin admin = kafka.admin();
-        TopicPartition tp = new TopicPartition(o.imagesTopic, 0);
+        TopicPartition tp = new TopicPartition(o.imagesTopic(), 0);
         long end = admin.listOffsets(Map.of(tp, OffsetSpec.latest())).partitionResult(tp).get().offset();
-        var committed = admin.listConsumerGroupOffsets(o.groupId).partitionsToOffsetAndMetadata().get().get(tp);
+        var committed = admin.listConsumerGroupOffsets(o.groupId()).partitionsToOffsetAndMetadata().get().get(tp);
         return end - (committed == null ? 0 : committed.offset());
     }
 
@@ -235,7 +218,7 @@ final class BenchSoak implements Callable<Integer> {
             AvroCodec<ImageRecord> codec = AvroCodec.imageRecords();
             Random rnd = new Random(7);
             Properties p = new Properties();
-            p.put("bootstrap.servers", o.bootstrap);
+            p.put("bootstrap.servers", o.bootstrap());
             p.put("max.request.size", Integer.toString(8 << 20));
             p.put("linger.ms", "5");
             long periodNanos = (long) (1e9 / rate), next = System.nanoTime();
@@ -259,7 +242,7 @@ final class BenchSoak implements Callable<Integer> {
                         value = codec.encode(record(src, i, null, false));
                         good.incrementAndGet();
                     }
-                    producer.send(new ProducerRecord<>(o.imagesTopic, 0, key, value)).get();
+                    producer.send(new ProducerRecord<>(o.imagesTopic(), 0, key, value)).get();
                     sent.incrementAndGet();
                     next += periodNanos;
                     long wait = next - System.nanoTime();
@@ -300,12 +283,12 @@ final class BenchSoak implements Callable<Integer> {
         Outputs(JobOptions o) {
             this.o = o;
             Properties p = new Properties();
-            p.put("bootstrap.servers", o.bootstrap);
+            p.put("bootstrap.servers", o.bootstrap());
             p.put("isolation.level", "read_committed");
             p.put("auto.offset.reset", "earliest");
             p.put("group.id", "soak-reader");
             consumer = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-            consumer.subscribe(List.of(o.embeddingsTopic, o.deadLetterTopic));
+            consumer.subscribe(List.of(o.embeddingsTopic(), o.deadLetterTopic()));
         }
 
         /** Reads what is there now (until a poll comes back empty); returns the records accounted for. */
@@ -322,7 +305,7 @@ final class BenchSoak implements Callable<Integer> {
             for (ConsumerRecord<byte[], byte[]> r : records) {
                 java.util.BitSet seen;
                 int n;
-                if (r.topic().equals(o.embeddingsTopic)) {
+                if (r.topic().equals(o.embeddingsTopic())) {
                     String id = AvroCodec.embeddingRecords().decode(r.value()).getImageId().toString();   // "soak-<record number>"
                     seen = embedded;
                     n = Integer.parseInt(id.substring(id.indexOf('-') + 1));

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.demo.RunProgress;
 import dinostream.pipeline.demo.TopicTail;
-import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.JobOptions;
 import dinostream.pipeline.kafka.EmbeddedKafka;
 import dinostream.pipeline.produce.FashionMnist;
@@ -18,11 +17,8 @@ import dinostream.pipeline.produce.SyntheticSource;
 import dinostream.pipeline.snapshot.SnapshotStore;
 import dinostream.schemas.EmbeddingRecord;
 import dinostream.schemas.codec.AvroCodec;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -42,6 +38,7 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -111,36 +108,22 @@ final class DemoCommand implements Callable<Integer> {
         int port = webPort(webPort);
         long started = System.nanoTime();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
-            JobOptions o = new JobOptions();
-            o.bootstrap = kafka.bootstrap();
-            o.modelId = MODEL;
-            o.groupId = "dinostream-demo";
-            kafka.createTopic(o.imagesTopic, 1);
-            kafka.createTopic(o.embeddingsTopic, 1);
-            kafka.createTopic(o.deadLetterTopic, 1);
-            o.parallelism = 1;
-            o.checkpointInterval = Duration.ofSeconds(10);
-            o.checkpointDir = dir.resolve("checkpoints").toUri().toString();
-            o.trainer.configJson = cfg.toJson();
-            o.trainer.batch = batch;
-            o.trainer.snapshotDir = dir.resolve("snapshots").toUri().toString();
-            o.trainer.snapshotEvery = snapshotEvery;
-            o.trainer.broadcastEvery = 10;
-            scheduleOptions.applyTo(o.trainer, spec);
-            probeOptions.applyTo(o.probe, spec);
-            o.embed = !noEmbed;
-            o.trainer.runDir = dir.toString();
-            o.embedder.threads = 1;
-
-            Configuration conf = DinoJob.configuration(o);
-            conf.set(RestOptions.PORT, port);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            DinoJob.build(env, o);
-            JobClient job = env.executeAsync("dinostream demo");
+            JobOptions o = LocalRun.options(kafka.bootstrap(), cfg, dir)
+                    .modelId(MODEL)
+                    .groupId("dinostream-demo")
+                    .parallelism(1)
+                    .checkpointInterval(Duration.ofSeconds(10))
+                    .embed(!noEmbed)
+                    .trainer(t -> t.batch(batch).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(scheduleOptions.toSchedule(spec)))
+                    .probe(p -> probeOptions.applyTo(p, spec))
+                    .embedder(e -> e.threads(1))
+                    .build();
+            LocalRun.createTopics(kafka, o, 1, Map.of());
+            JobClient job = LocalRun.start(o, port, "dinostream demo");
             err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), for %s%n",
                     kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom", duration);
 
-            ImageProducer producer = ImageProducer.builder(o.bootstrap, o.imagesTopic).rate(rate).build();
+            ImageProducer producer = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).rate(rate).build();
             Thread feed = new Thread(() -> {
                 try {
                     producer.run(images, Order.IID.indices(images, 0, -1));
@@ -153,8 +136,8 @@ final class DemoCommand implements Callable<Integer> {
 
             AvroCodec<EmbeddingRecord> codec = AvroCodec.embeddingRecords();
             try (BufferedWriter embeddingsOut = Files.newBufferedWriter(dir.resolve("embeddings.jsonl"), StandardCharsets.UTF_8);
-                 TopicTail embeddings = new TopicTail(o.bootstrap, o.embeddingsTopic, r -> writeEmbedding(codec, r.value(), embeddingsOut));
-                 TopicTail deadLetters = new TopicTail(o.bootstrap, o.deadLetterTopic, null)) {
+                 TopicTail embeddings = new TopicTail(o.bootstrap(), o.embeddingsTopic(), r -> writeEmbedding(codec, r.value(), embeddingsOut));
+                 TopicTail deadLetters = new TopicTail(o.bootstrap(), o.deadLetterTopic(), null)) {
                 RunProgress progress = new RunProgress(dir);
                 boolean tty = System.console() != null;
                 // Ctrl-C or SIGTERM ends the loop below, which then stops everything cleanly.

@@ -90,21 +90,22 @@ final class EmbedCommand implements Callable<Integer> {
                 : OffsetsInitializer.latest();
 
         TeacherSnapshot t = SnapshotStore.loadTeacher(snapshot);
-        JobOptions o = new JobOptions();
-        o.bootstrap = kafka.bootstrap;
-        o.kafkaProperties.putAll(kafka.properties);
-        o.imagesTopic = imagesTopic;
-        o.embeddingsTopic = embeddingsTopic;
-        o.deadLetterTopic = deadLetterTopic;
-        o.groupId = "dinostream-embed-" + t.manifest().modelId();
-        o.exactlyOnce = exactlyOnce;
-        o.parallelism = parallelism;
-        o.deployment = where;
-        o.checkpointInterval = where == Deployment.LOCAL ? Duration.ofSeconds(10) : null;
-        o.checkpointDir = where == Deployment.LOCAL
-                ? (out != null ? out : Path.of("dinostream-out")).toAbsolutePath().resolve("checkpoints").toUri().toString() : null;
-        o.embedder.configJson = t.manifest().dinoConfig().toJson();
-        o.embedder.batch = batch;
+        boolean local = where == Deployment.LOCAL;
+        JobOptions o = JobOptions.builder()
+                .deployment(where)
+                .bootstrap(kafka.bootstrap)
+                .kafkaProperties(kafka.properties)
+                .imagesTopic(imagesTopic)
+                .embeddingsTopic(embeddingsTopic)
+                .deadLetterTopic(deadLetterTopic)
+                .groupId("dinostream-embed-" + t.manifest().modelId())
+                .exactlyOnce(exactlyOnce)
+                .parallelism(parallelism)
+                .checkpointInterval(local ? Duration.ofSeconds(10) : null)
+                .checkpointDir(local ? (out != null ? out : Path.of("dinostream-out")).toAbsolutePath().resolve("checkpoints").toUri().toString() : null)
+                .model(t.manifest().dinoConfig())
+                .embedder(e -> e.batch(batch))
+                .build();
         TeacherUpdate pinned = new TeacherUpdate(t.manifest().modelId(), t.manifest().step(), t.manifest().modelVersion(), t.onnx());
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));

@@ -29,7 +29,7 @@ final class InitCommand implements Callable<Integer> {
         String preset;
 
         @Option(names = "--config", paramLabel = "CFG.json", required = true,
-                description = "A configuration as JSON, with the field names of dino_ref.py's Cfg.")
+                description = "A configuration as JSON, with the keys of a state's config (model/docs/state-format.md, Metadata).")
         Path config;
     }
 

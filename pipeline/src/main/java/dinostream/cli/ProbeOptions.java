@@ -1,6 +1,5 @@
 package dinostream.cli;
 
-import dinostream.pipeline.probe.ProbeOperator;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -14,10 +13,9 @@ final class ProbeOptions {
     @Option(names = "--probe-every", paramLabel = "N", defaultValue = "100", description = "Steps between probe scores (default: ${DEFAULT-VALUE}).")
     int every;
 
-    void applyTo(ProbeOperator.Options p, CommandSpec spec) {
+    void applyTo(dinostream.pipeline.probe.ProbeOptions.Builder p, CommandSpec spec) {
         if (size < 0 || (size > 0 && size < 20)) throw new ParameterException(spec.commandLine(), "--probe-size must be 0 (off) or at least 20");
         if (every < 1) throw new ParameterException(spec.commandLine(), "--probe-every must be at least 1");
-        p.size = size;
-        p.everySteps = every;
+        p.size(size).everySteps(every);
     }
 }

@@ -1,6 +1,6 @@
 package dinostream.cli;
 
-import dinostream.pipeline.train.TrainerOptions;
+import dinostream.pipeline.train.TrainerOptions.Schedule;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Model.CommandSpec;
@@ -22,17 +22,15 @@ final class ScheduleOptions {
             description = "A constant teacher temperature instead of DINO's 0.04 (e.g. 0.07 as the 'boosted' recipe; 0.1 = the student's: no sharpening).")
     Double teacherTemp;
 
-    void applyTo(TrainerOptions t, CommandSpec spec) {
-        if (!schedule.equals("continuous") && !schedule.equals("cosine")) {
-            throw new ParameterException(spec.commandLine(), "--schedule must be continuous or cosine, got " + schedule);
+    Schedule toSchedule(CommandSpec spec) {
+        Schedule.Kind kind;
+        try {
+            kind = Schedule.Kind.parse(schedule);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--schedule " + e.getMessage());
         }
         if (warmupSteps < 0 || horizon < 1) throw new ParameterException(spec.commandLine(), "--warmup-steps must be >= 0 and --horizon >= 1");
-        t.schedule = schedule;
-        t.warmupSteps = warmupSteps;
-        t.horizonSteps = horizon;
-        if (teacherTemp != null) {
-            if (!(teacherTemp > 0)) throw new ParameterException(spec.commandLine(), "--teacher-temp must be positive");
-            t.teacherTemp = teacherTemp;
-        }
+        if (teacherTemp != null && !(teacherTemp > 0)) throw new ParameterException(spec.commandLine(), "--teacher-temp must be positive");
+        return new Schedule(kind, warmupSteps, horizon, teacherTemp);
     }
 }

@@ -6,6 +6,7 @@ import dinostream.pipeline.job.Deployment;
 import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.snapshot.Manifest;
 import dinostream.pipeline.job.JobOptions;
+import dinostream.pipeline.train.TrainerOptions;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -137,16 +138,16 @@ final class TrainCommand implements Callable<Integer> {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(DinoJob.configuration(o));
         if (where == Deployment.CLUSTER) Submission.requireClusterCheckpointing(env, sharedFileSystem);
         DinoJob.build(env, o);
-        if (o.restorePath == null) warnIfTheGroupHasOffsets(o, where);
-        if (where == Deployment.LOCAL) env.registerJobListener(new LocalCheckpointCleanup(o.checkpointDir, keepCheckpoints, spec.commandLine().getErr()));
+        if (o.restorePath() == null) warnIfTheGroupHasOffsets(o, where);
+        if (where == Deployment.LOCAL) env.registerJobListener(new LocalCheckpointCleanup(o.checkpointDir(), keepCheckpoints, spec.commandLine().getErr()));
         String name = DinoJob.trainJobName(o);
         spec.commandLine().getErr().printf("%s (%s, batch %d) on %s/%s%s%s%n", name,
-                model != null && model.config != null ? model.config : o.trainer.config().preset, o.trainer.batch,
-                o.bootstrap, o.imagesTopic, o.restorePath != null ? ", restored from " + o.restorePath : "",
-                where == Deployment.LOCAL ? "; run folder " + runDir() : "; snapshots " + o.trainer.snapshotDir);
+                model != null && model.config != null ? model.config : o.config().preset, o.trainer().batch(),
+                o.bootstrap(), o.imagesTopic(), o.restorePath() != null ? ", restored from " + o.restorePath() : "",
+                where == Deployment.LOCAL ? "; run folder " + runDir() : "; snapshots " + o.trainer().snapshotDir());
         Submission.run(env, name, where, spec);
         // A local job that ended (--bounded) leaves a report of its run folder.
-        if (where == Deployment.LOCAL) LocalRun.report(runDir(), o.trainer.snapshotDir, spec.commandLine().getErr());
+        if (where == Deployment.LOCAL) LocalRun.report(runDir(), o.trainer().snapshotDir(), spec.commandLine().getErr());
         return 0;
     }
 
@@ -157,21 +158,21 @@ final class TrainCommand implements Callable<Integer> {
      */
     private void warnIfTheGroupHasOffsets(JobOptions o, Deployment where) {
         java.util.Properties p = new java.util.Properties();
-        p.putAll(o.kafkaProperties);
-        p.put("bootstrap.servers", o.bootstrap);
+        p.putAll(o.kafkaProperties());
+        p.put("bootstrap.servers", o.bootstrap());
         p.put("request.timeout.ms", "10000");
         p.put("default.api.timeout.ms", "10000");
         try (var admin = org.apache.kafka.clients.admin.Admin.create(p)) {
-            var offsets = admin.listConsumerGroupOffsets(o.groupId).partitionsToOffsetAndMetadata()
+            var offsets = admin.listConsumerGroupOffsets(o.groupId()).partitionsToOffsetAndMetadata()
                     .get(15, java.util.concurrent.TimeUnit.SECONDS);
             java.util.List<String> committed = new java.util.ArrayList<>();
             offsets.forEach((tp, om) -> {
-                if (om != null && tp.topic().equals(o.imagesTopic)) committed.add(tp.partition() + ":" + om.offset());
+                if (om != null && tp.topic().equals(o.imagesTopic())) committed.add(tp.partition() + ":" + om.offset());
             });
             if (committed.isEmpty()) return;
             java.util.Collections.sort(committed);
-            spec.commandLine().getErr().println("dinostream: warning: consumer group " + o.groupId + " has committed offsets on "
-                    + o.imagesTopic + " (" + String.join(", ", committed) + "): this run starts NEW models at those offsets, and the images "
+            spec.commandLine().getErr().println("dinostream: warning: consumer group " + o.groupId() + " has committed offsets on "
+                    + o.imagesTopic() + " (" + String.join(", ", committed) + "): this run starts NEW models at those offsets, and the images "
                     + "before them are not trained on again. To continue the models of the earlier run instead, "
                     + (where == Deployment.LOCAL ? "add --restore latest" : "submit with flink run -s <its checkpoint or savepoint>") + ".");
         } catch (Exception e) {
@@ -194,64 +195,58 @@ final class TrainCommand implements Callable<Integer> {
             if (!Manifest.MODEL_ID.matcher(m).matches()) throw usage("--models: '" + m + "' is not a model id (" + Manifest.MODEL_ID.pattern() + ")");
         }
         if (new java.util.HashSet<>(models).size() != models.size()) throw usage("--models lists a model twice: " + String.join(",", models));
-        if (where == Deployment.CLUSTER) {
+        boolean local = where == Deployment.LOCAL;
+        if (!local) {
             if (restore != null) throw usage("--restore is for local runs; on a cluster resume with Flink's own: flink run -s <checkpoint or savepoint path> ...");
             if (out != null) throw usage("--out is for local runs; on a cluster the job's record is Flink's metrics and the snapshots under --snapshot-dir");
             if (snapshotDir == null) throw usage("--snapshot-dir URI is required on a cluster (s3://..., hdfs://..., or file:// with --shared-file-system)");
             Submission.requireShared("--snapshot-dir", snapshotDir, sharedFileSystem);
             if (checkpointDir != null) Submission.requireShared("--checkpoint-dir", checkpointDir, sharedFileSystem);
         }
-        if (!device.matches("cpu|cuda|cuda:\\d+")) throw usage("--device must be cpu, cuda or cuda:N, got " + device);
+        TrainerOptions.Device dev;
+        try {
+            dev = TrainerOptions.Device.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw usage("--device " + e.getMessage());
+        }
         DinoConfig cfg = ModelOptions.resolve(model, "fmnist-tiny", spec);
-
-        JobOptions o = new JobOptions();
-        o.bootstrap = kafka.bootstrap;
-        o.kafkaProperties.putAll(kafka.properties);
-        o.imagesTopic = imagesTopic;
-        o.embeddingsTopic = embeddingsTopic;
-        o.deadLetterTopic = deadLetterTopic;
         if (deadLetterMaxBytes < 0) throw usage("--dead-letter-max-bytes must be >= 0");
-        o.deadLetterValueBytes = deadLetterMaxBytes;
-        o.modelId = modelId;
-        o.models = new java.util.ArrayList<>(models);
-        o.deployment = where;
-        o.groupId = "dinostream-" + modelId;
-        o.exactlyOnce = delivery.exactlyOnce(spec);
-        o.embed = !noEmbed;
-        o.parallelism = parallelism;
-        o.bounded = bounded;
-        boolean local = where == Deployment.LOCAL;
-        Path runDir = runDir();
-        o.checkpointInterval = checkpointSeconds != null ? Duration.ofSeconds(checkpointSeconds) : local ? Duration.ofSeconds(30) : null;
-        o.checkpointDir = checkpointDir != null ? checkpointDir : local ? runDir.resolve("checkpoints").toUri().toString() : null;
-        if (restore != null) {
-            o.restorePath = restore.equals("latest") ? Checkpoints.latest(o.checkpointDir)
-                    .orElseThrow(() -> new CliFailure("--restore latest: no completed checkpoint under " + o.checkpointDir)) : restore;
-        }
-        o.trainer.configJson = cfg.toJson();
-        o.trainer.batch = batch;
-        o.trainer.seed = seed;
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
-        o.trainer.maxSkippedSteps = maxSkippedSteps;
         if (maxModels < 1) throw usage("--max-models must be at least 1");
-        o.trainer.maxModels = maxModels;
-        o.trainer.resumePausedModels = resumePausedModels;
-        if (initState != null) {
-            if (where == Deployment.CLUSTER) Submission.requireShared("--init-state", initState, sharedFileSystem);
-            else if (!initState.contains("://")) initState = Path.of(initState).toAbsolutePath().toUri().toString();
-            o.trainer.initState = initState;
-        }
-        scheduleOptions.applyTo(o.trainer, spec);
-        probeOptions.applyTo(o.probe, spec);
-        o.trainer.snapshotDir = snapshotDir != null ? snapshotDir : runDir.resolve("snapshots").toUri().toString();
-        o.trainer.snapshotEvery = snapshotEvery;
-        o.trainer.snapshotKeep = snapshotKeep;
-        o.trainer.broadcastEvery = broadcastEvery;
+        if (initState != null && !local) Submission.requireShared("--init-state", initState, sharedFileSystem);
+        // Trainers read it where they run: a local path becomes a file:// URI of this machine.
+        String initUri = initState == null || !local || initState.contains("://") ? initState : Path.of(initState).toAbsolutePath().toUri().toString();
+
+        JobOptions.Builder b = JobOptions.builder()
+                .deployment(where)
+                .bootstrap(kafka.bootstrap)
+                .kafkaProperties(kafka.properties)
+                .imagesTopic(imagesTopic)
+                .embeddingsTopic(embeddingsTopic)
+                .deadLetterTopic(deadLetterTopic)
+                .deadLetterValueBytes(deadLetterMaxBytes)
+                .modelId(modelId)
+                .models(models)
+                .groupId("dinostream-" + modelId)
+                .exactlyOnce(delivery.exactlyOnce(spec))
+                .embed(!noEmbed)
+                .parallelism(parallelism)
+                .bounded(bounded)
+                .model(cfg)
+                .trainer(t -> t.batch(batch).seed(seed).maxSkippedSteps(maxSkippedSteps).maxModels(maxModels)
+                        .resumePausedModels(resumePausedModels).initState(initUri).schedule(scheduleOptions.toSchedule(spec))
+                        .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)
+                        .threads(threads).device(dev))
+                .probe(p -> probeOptions.applyTo(p, spec));
         // The run folder's files (metrics.jsonl, probe.jsonl) are local: on a cluster each TaskManager would write its own.
-        o.trainer.runDir = local ? runDir.toString() : null;
-        o.trainer.threads = threads;
-        o.trainer.device = device;
-        return o;
+        if (local) b.runFolder(runDir());
+        b.checkpointInterval(checkpointSeconds != null ? Duration.ofSeconds(checkpointSeconds) : local ? Duration.ofSeconds(30) : null);
+        if (checkpointDir != null) b.checkpointDir(checkpointDir);
+        if (snapshotDir != null) b.trainer(t -> t.snapshotDir(snapshotDir));
+        JobOptions o = b.build();
+        if (restore == null) return o;
+        return b.restorePath(restore.equals("latest") ? Checkpoints.latest(o.checkpointDir())
+                .orElseThrow(() -> new CliFailure("--restore latest: no completed checkpoint under " + o.checkpointDir())) : restore).build();
     }
 
     private ParameterException usage(String msg) {

@@ -266,4 +266,52 @@ class CliTest {
         assertTrue(r.errLines().get(0).startsWith("dinostream: error: no such file"), r.err());
         assertTrue(r.errLines().size() > 1 && r.err().contains("NoSuchFileException"), r.err());
     }
+
+    /** train's usage errors stay as they were, though the options behind them are typed now. */
+    @Test
+    void trainOptionErrorsAreOneLineUsageErrors() {
+        String[] base = {"train", "--bootstrap", "127.0.0.1:9", "--out", dir.resolve("run").toString()};
+        for (List<String> bad : List.of(
+                List.of("--device", "gpu", "--device must be cpu, cuda or cuda:N, got gpu"),
+                List.of("--schedule", "linear", "--schedule must be continuous or cosine, got linear"),
+                List.of("--teacher-temp", "0", "--teacher-temp must be positive"),
+                List.of("--probe-size", "5", "--probe-size must be 0 (off) or at least 20"),
+                List.of("--models", "a,a", "--models lists a model twice: a,a"))) {
+            List<String> args = new ArrayList<>(List.of(base));
+            args.addAll(bad.subList(0, 2));
+            assertOneLineError(run(args.toArray(String[]::new)), 2, bad.get(2));
+        }
+    }
+
+    /** The command line becomes typed options in one place; the derived values are there before the topology is built. */
+    @Test
+    void trainBuildsTypedOptions() throws Exception {
+        TrainCommand local = new TrainCommand();
+        new picocli.CommandLine(local).parseArgs("--bootstrap", "b:1", "--preset", "test", "--models", "a,b", "--device", "cuda:1",
+                "--schedule", "cosine", "--horizon", "500", "--teacher-temp", "0.07", "--no-embed", "--probe-size", "0",
+                "--out", dir.resolve("run").toString(), "--init-state", "init.safetensors", "--kafka-property", "security.protocol=SSL");
+        dinostream.pipeline.job.JobOptions o = local.options(dinostream.pipeline.job.Deployment.LOCAL);
+        assertEquals(List.of("a", "b"), o.models());
+        assertEquals("dinostream-default", o.groupId());
+        assertEquals(Map.of("security.protocol", "SSL"), o.kafkaProperties());
+        assertEquals("cuda:1", o.trainer().device().toString());
+        assertEquals(new dinostream.pipeline.train.TrainerOptions.Schedule(
+                dinostream.pipeline.train.TrainerOptions.Schedule.Kind.COSINE, 100, 500, 0.07), o.trainer().schedule());
+        assertEquals(0, o.trainer().broadcastEvery(), "no embedder and no probe: no teachers sent");
+        assertEquals(Runtime.getRuntime().availableProcessors(), o.trainer().threads());
+        assertEquals(dir.resolve("run").toAbsolutePath().toString(), o.trainer().runDir());
+        assertEquals(dir.resolve("run/checkpoints").toAbsolutePath().toUri().toString(), o.checkpointDir());
+        assertEquals(Path.of("init.safetensors").toAbsolutePath().toUri().toString(), o.trainer().initState());
+        assertEquals("test", o.config().preset);
+
+        TrainCommand cluster = new TrainCommand();
+        new picocli.CommandLine(cluster).parseArgs("--bootstrap", "b:1", "--snapshot-dir", "s3://bucket/snapshots");
+        dinostream.pipeline.job.JobOptions c = cluster.options(dinostream.pipeline.job.Deployment.CLUSTER);
+        assertEquals(null, c.checkpointInterval(), "the cluster's execution.checkpointing.interval");
+        assertEquals(null, c.checkpointDir());
+        assertEquals(null, c.trainer().runDir());
+        assertEquals(0, c.trainer().threads(), "on a cluster: the TaskManager's cores per slot");
+        assertEquals("s3://bucket/snapshots", c.trainer().snapshotDir());
+        assertEquals("fmnist-tiny", c.config().preset);
+    }
 }

@@ -78,7 +78,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
         teachers = new HashMap<>();
         buffers = new HashMap<>();
         waiting = new ArrayList<>();
-        config = DinoConfig.fromJson(options.configJson);
+        config = options.config();
         // Before the restored teachers, which fill it; it allocates on the first batch.
         input = new InputBuffer();
         for (TeacherUpdate u : teacherState.get()) install(u);
@@ -111,12 +111,12 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
             if (rejected.containsKey(img.modelId)) return;   // the trainer dead-lettered it
             waiting.add(img);
             waitingBytes += img.pixels.length;
-            while (waitingBytes > options.maxWaitingBytes && !waiting.isEmpty()) noTeacher(waiting.remove(0));
+            while (waitingBytes > options.maxWaitingBytes() && !waiting.isEmpty()) noTeacher(waiting.remove(0));
             return;
         }
         List<DecodedImage> buf = buffers.computeIfAbsent(img.modelId, k -> new ArrayList<>());
         buf.add(img);
-        if (buf.size() >= options.batch) embed(img.modelId);
+        if (buf.size() >= options.batch()) embed(img.modelId);
         else scheduleFlush();
     }
 
@@ -144,7 +144,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     private void install(TeacherUpdate u) {
         Teacher old = teachers.get(u.modelId);
         if (old != null && old.update().step > u.step) return;
-        TeacherInference t = new TeacherInference(u.onnx, RuntimeOptions.cpu().withThreads(options.threads), input);
+        TeacherInference t = new TeacherInference(u.onnx, RuntimeOptions.cpu().withThreads(options.threads()), input);
         teachers.put(u.modelId, new Teacher(u, t));
         if (old != null) close(old);
         LOG.info("model {}: embedding with the teacher of step {} (version {})", u.modelId, u.step, u.version.substring(0, 12));
@@ -153,7 +153,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
     private void scheduleFlush() {
         if (flushScheduled) return;
         flushScheduled = true;
-        long at = getProcessingTimeService().getCurrentProcessingTime() + options.maxDelayMs;
+        long at = getProcessingTimeService().getCurrentProcessingTime() + options.maxDelayMs();
         getProcessingTimeService().registerTimer(at, t -> {
             flushScheduled = false;
             flushAll();
@@ -196,7 +196,7 @@ public class EmbedderOperator extends AbstractStreamOperator<EmbeddingRecord>
                 .setPartition(i.partition)
                 .setOffset(i.offset)
                 .setStage("embed")
-                .setReason("NO_TEACHER: model '" + i.modelId + "' has no teacher yet and " + (options.maxWaitingBytes >> 20)
+                .setReason("NO_TEACHER: model '" + i.modelId + "' has no teacher yet and " + (options.maxWaitingBytes() >> 20)
                         + " MiB of images already wait for teachers in this embedder")
                 .setTime(java.time.Instant.ofEpochMilli(getProcessingTimeService().getCurrentProcessingTime()))
                 .build()));

@@ -13,6 +13,7 @@ import dinostream.pipeline.records.KafkaImage;
 import dinostream.pipeline.records.TeacherUpdate;
 import dinostream.pipeline.train.DinoTrainerOperator;
 import dinostream.pipeline.train.ModelRouting;
+import dinostream.pipeline.train.TrainerOptions;
 import dinostream.schemas.DeadLetter;
 import dinostream.schemas.EmbeddingRecord;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -37,7 +38,7 @@ import java.time.Duration;
 import java.util.Properties;
 
 /**
- * The dinostream topology, as in ../shared/DESIGN.md:
+ * The dinostream topology, as in README.md ("The data path"):
  * <pre>
  * Kafka images ─► decode + validate ──bad──► Kafka dead letters
  *                   ├─► multi-crop augment ─► keyBy(modelId) ─► DinoTrainer ─► teachers (broadcast) ─┐
@@ -59,18 +60,18 @@ public final class DinoJob {
      */
     public static Configuration configuration(JobOptions o) {
         Configuration conf = new Configuration();
-        if (o.deployment == Deployment.CLUSTER) {
-            if (o.checkpointInterval != null) conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval);
-            if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
+        if (o.deployment() == Deployment.CLUSTER) {
+            if (o.checkpointInterval() != null) conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval());
+            if (o.checkpointDir() != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir());
             return conf;
         }
         conf.set(StateBackendOptions.STATE_BACKEND, "hashmap");
-        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval);
+        conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, o.checkpointInterval());
         // A train step holds its input for a while: aligned barriers would queue behind it.
         conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
-        if (o.checkpointDir != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir);
-        if (o.restorePath != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, o.restorePath);
+        if (o.checkpointDir() != null) conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, o.checkpointDir());
+        if (o.restorePath() != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, o.restorePath());
         // Bounded restarts: with checkpointing Flink's default retries forever, and a persistent
         // failure would loop without end instead of ending the job with its cause.
         conf.set(org.apache.flink.configuration.RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
@@ -88,64 +89,56 @@ public final class DinoJob {
 
     /** The job's name: what it trains, as the Flink UI and metrics show it. */
     public static String trainJobName(JobOptions o) {
-        return "dinostream train " + (o.models.isEmpty() ? "(any model; unnamed: " + o.modelId + ")" : String.join(",", o.models));
+        return "dinostream train " + (o.models().isEmpty() ? "(any model; unnamed: " + o.modelId() + ")" : String.join(",", o.models()));
     }
 
-    /** Adds the topology to {@code env}; the caller executes it. */
+    /** Adds the topology to {@code env}; the caller executes it. Reads {@code o}, whose derived values are already set. */
     public static void build(StreamExecutionEnvironment env, JobOptions o) {
-        DinoConfig config = o.trainer.config();
-        if (o.parallelism > 0) env.setParallelism(o.parallelism);
-        // A local MiniCluster runs one trainer on the whole machine; on a cluster 0 means the TaskManager's cores per slot.
-        if (o.deployment == Deployment.LOCAL && o.trainer.threads == 0) o.trainer.threads = Runtime.getRuntime().availableProcessors();
-        ModelRouting routing = ModelRouting.of(o.models, TRAINER_MAX_PARALLELISM);
-        o.trainer.routing = routing;
+        DinoConfig config = o.config();
+        TrainerOptions trainer = o.trainer();
+        ModelRouting routing = trainer.routing();
+        if (o.parallelism() > 0) env.setParallelism(o.parallelism());
 
-        DataStream<KafkaImage> records = env.fromSource(imagesSource(o), WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
+        DataStream<KafkaImage> records = env.fromSource(imagesSource(o), WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic())
                 .uid("images-source");
 
         SingleOutputStreamOperator<DecodedImage> images = records
-                .process(new DecodeFunction(o.modelId, config.inChans, Limits.DEFAULT, o.models, o.deadLetterValueBytes))
+                .process(new DecodeFunction(o.modelId(), config.inChans, Limits.DEFAULT, o.models(), o.deadLetterValueBytes()))
                 .name("decode + validate").uid("decode");
 
         SingleOutputStreamOperator<CropSet> crops = images
-                .map(new AugmentFunction(o.trainer.configJson, o.trainer.seed))
+                .map(new AugmentFunction(config.toJson(), trainer.seed()))
                 .name("multi-crop augment").uid("augment");
 
-        boolean probe = o.probe.size > 0;
-        if (!o.embed && !probe) o.trainer.broadcastEvery = 0;   // nobody reads teachers: no exports to pay for
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops
                 .keyBy(c -> routing.keyOf(c.modelId))
-                .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(o.trainer))
+                .transform("DinoTrainer", TypeInformation.of(TeacherUpdate.class), new DinoTrainerOperator(trainer))
                 .uid("trainer")
                 .setMaxParallelism(TRAINER_MAX_PARALLELISM);
         // One trainer subtask per listed model (ModelRouting spreads them); else the job's parallelism.
-        if (!o.models.isEmpty()) teachers.setParallelism(o.models.size());
+        if (!o.models().isEmpty()) teachers.setParallelism(o.models().size());
 
         // Dead letters from decode (bad records), the trainer (models over --max-models) and the embedder (no teacher).
         DataStream<DeadLetter> deadLetters = images.getSideOutput(DecodeFunction.DEAD_LETTERS)
                 .union(teachers.getSideOutput(DinoTrainerOperator.DEAD_LETTERS));
-        if (o.embed) {
-            o.embedder.configJson = o.trainer.configJson;
+        if (o.embed()) {
             SingleOutputStreamOperator<EmbeddingRecord> embeddings = images.connect(teachers.broadcast())
-                    .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder))
+                    .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder()))
                     .uid("embedder");
-            embeddings.sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
-                    .name("kafka: " + o.embeddingsTopic).uid("embeddings-sink");
+            embeddings.sinkTo(kafkaSink(o, o.embeddingsTopic(), EmbeddingRecord.class, EmbeddingRecord::getImageId))
+                    .name("kafka: " + o.embeddingsTopic()).uid("embeddings-sink");
             deadLetters = deadLetters.union(embeddings.getSideOutput(EmbedderOperator.DEAD_LETTERS));
         }
-        deadLetters.sinkTo(kafkaSink(o, o.deadLetterTopic, DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
-                .name("kafka: " + o.deadLetterTopic).uid("dead-letters-sink");
-        if (probe) {
-            o.probe.configJson = o.trainer.configJson;
-            o.probe.batch = o.trainer.batch;
-            o.probe.runDir = o.trainer.runDir;
+        deadLetters.sinkTo(kafkaSink(o, o.deadLetterTopic(), DeadLetter.class, d -> d.getTopic() + "/" + d.getPartition() + "/" + d.getOffset()))
+                .name("kafka: " + o.deadLetterTopic()).uid("dead-letters-sink");
+        if (o.probe().enabled()) {
             images.filter(i -> i.label != null).name("labelled images")
                     .connect(teachers.broadcast())
-                    .transform("k-NN probe", TypeInformation.of(ProbeResult.class), new ProbeOperator(o.probe))
+                    .transform("k-NN probe", TypeInformation.of(ProbeResult.class), new ProbeOperator(o.probe()))
                     .setParallelism(1).uid("probe")
                     .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("k-NN probe scores");
         }
-        if (!o.embed && !probe) {
+        if (!o.teachersRead()) {
             teachers.sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("teachers (unused)");
         }
     }
@@ -156,12 +149,12 @@ public final class DinoJob {
      */
     public static void buildBackfill(StreamExecutionEnvironment env, JobOptions o, TeacherUpdate pinned,
                                      OffsetsInitializer from, OffsetsInitializer to) {
-        DinoConfig config = DinoConfig.fromJson(o.embedder.configJson);
-        if (o.parallelism > 0) env.setParallelism(o.parallelism);
+        DinoConfig config = o.embedder().config();
+        if (o.parallelism() > 0) env.setParallelism(o.parallelism());
         KafkaSource<KafkaImage> source = KafkaSource.<KafkaImage>builder()
-                .setBootstrapServers(o.bootstrap)
-                .setTopics(o.imagesTopic)
-                .setGroupId(o.groupId)
+                .setBootstrapServers(o.bootstrap())
+                .setTopics(o.imagesTopic())
+                .setGroupId(o.groupId())
                 .setStartingOffsets(from)
                 .setBounded(to)
                 .setDeserializer(new KafkaImageDeserializer())
@@ -169,29 +162,29 @@ public final class DinoJob {
                 .build();
         // Every image is embedded with the pinned model, whatever modelId it names.
         String modelId = pinned.modelId;
-        SingleOutputStreamOperator<DecodedImage> images = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic)
-                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT, java.util.List.of(), o.deadLetterValueBytes))
+        SingleOutputStreamOperator<DecodedImage> images = env.fromSource(source, WatermarkStrategy.noWatermarks(), "kafka: " + o.imagesTopic())
+                .process(new DecodeFunction(pinned.modelId, config.inChans, Limits.DEFAULT, java.util.List.of(), o.deadLetterValueBytes()))
                 .name("decode + validate")
                 .map(i -> {
                     i.modelId = modelId;
                     return i;
                 }).returns(DecodedImage.class).name("pin model");
         images.connect(env.fromData(pinned).broadcast())
-                .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder))
-                .sinkTo(kafkaSink(o, o.embeddingsTopic, EmbeddingRecord.class, EmbeddingRecord::getImageId))
-                .name("kafka: " + o.embeddingsTopic);
+                .transform("Embedder", TypeInformation.of(EmbeddingRecord.class), new EmbedderOperator(o.embedder()))
+                .sinkTo(kafkaSink(o, o.embeddingsTopic(), EmbeddingRecord.class, EmbeddingRecord::getImageId))
+                .name("kafka: " + o.embeddingsTopic());
     }
 
     static KafkaSource<KafkaImage> imagesSource(JobOptions o) {
         var b = KafkaSource.<KafkaImage>builder()
-                .setBootstrapServers(o.bootstrap)
-                .setTopics(o.imagesTopic)
-                .setGroupId(o.groupId)
+                .setBootstrapServers(o.bootstrap())
+                .setTopics(o.imagesTopic())
+                .setGroupId(o.groupId())
                 // Resume at the group's committed offsets; a new group starts at the beginning of the log.
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST))
                 .setDeserializer(new KafkaImageDeserializer())
                 .setProperties(kafkaProperties(o));
-        if (o.bounded) b.setBounded(OffsetsInitializer.latest());
+        if (o.bounded()) b.setBounded(OffsetsInitializer.latest());
         return b.build();
     }
 
@@ -199,12 +192,12 @@ public final class DinoJob {
     static <T extends org.apache.avro.specific.SpecificRecord> KafkaSink<T> kafkaSink(
             JobOptions o, String topic, Class<T> type, KeyOf<T> key) {
         Properties p = kafkaProperties(o);
-        p.setProperty("transaction.timeout.ms", Long.toString(o.transactionTimeout.toMillis()));
+        p.setProperty("transaction.timeout.ms", Long.toString(o.transactionTimeout().toMillis()));
         return KafkaSink.<T>builder()
-                .setBootstrapServers(o.bootstrap)
+                .setBootstrapServers(o.bootstrap())
                 .setKafkaProducerConfig(p)
-                .setDeliveryGuarantee(o.exactlyOnce ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
-                .setTransactionalIdPrefix(o.groupId + "-" + topic)
+                .setDeliveryGuarantee(o.exactlyOnce() ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
+                .setTransactionalIdPrefix(o.groupId() + "-" + topic)
                 .setRecordSerializer(KafkaRecordSerializationSchema.<T>builder()
                         .setTopic(topic)
                         .setKeySerializationSchema(e -> key.of(e).getBytes(StandardCharsets.UTF_8))
@@ -220,7 +213,7 @@ public final class DinoJob {
 
     static Properties kafkaProperties(JobOptions o) {
         Properties p = new Properties();
-        o.kafkaProperties.forEach(p::setProperty);
+        o.kafkaProperties().forEach(p::setProperty);
         return p;
     }
 }

@@ -26,7 +26,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,23 +48,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     private static final Logger LOG = LoggerFactory.getLogger(ProbeOperator.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Settings of the probe. */
-    public static class Options implements Serializable {
-        private static final long serialVersionUID = 1L;
-        public String configJson;
-        /** Labelled images held per model. */
-        public int size = 1000;
-        /** Minimum steps between two scores of one model. */
-        public int everySteps = 100;
-        public int k = 20;
-        public double temperature = 0.07;
-        /** Images per train step, to put the scores on an images-seen axis. */
-        public int batch = 64;
-        /** Local folder for probe.jsonl; null: none. */
-        public String runDir;
-    }
-
-    private final Options options;
+    private final ProbeOptions options;
     private transient ListState<DecodedImage> heldState;
     private transient ListState<String> seenState;
     private transient Map<String, List<DecodedImage>> held;
@@ -80,7 +63,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     /** probe.jsonl of a local run. */
     private transient StepLog log;
 
-    public ProbeOperator(Options options) {
+    public ProbeOperator(ProbeOptions options) {
         this.options = options;
     }
 
@@ -100,7 +83,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
             seen.put(s.substring(0, eq), Long.parseLong(s.substring(eq + 1)));
         }
         rng = new SplittableRandom(0x5eed);
-        config = DinoConfig.fromJson(options.configJson);
+        config = options.config();
     }
 
     @Override
@@ -126,10 +109,10 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         List<DecodedImage> set = held.computeIfAbsent(img.modelId, k -> new ArrayList<>());
         long n = seen.merge(img.modelId, 1L, Long::sum);
         // Algorithm R: every labelled image so far is in the set with the same probability.
-        if (set.size() < options.size) set.add(img);
+        if (set.size() < options.size()) set.add(img);
         else {
             long j = rng.nextLong(n);
-            if (j < options.size) set.set((int) j, img);
+            if (j < options.size()) set.set((int) j, img);
         }
     }
 
@@ -140,9 +123,9 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
         registerGauge(t.modelId);
         List<DecodedImage> set = held.get(t.modelId);
         // A score on a handful of images would say little: wait for a fuller set.
-        if (set == null || set.size() < Math.min(options.size, 200)) return;
+        if (set == null || set.size() < Math.min(options.size(), 200)) return;
         Long last = lastScored.get(t.modelId);
-        if (last != null && t.step - last < options.everySteps) return;
+        if (last != null && t.step - last < options.everySteps()) return;
         lastScored.put(t.modelId, t.step);
         long t0 = System.nanoTime();
         ProbeResult r = score(t, set);
@@ -174,7 +157,7 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
                 testLabels[i - bank] = set.get(i).label;
             }
         }
-        Knn.Result k = Knn.evaluate(train, trainLabels, test, testLabels, Math.min(options.k, bank), options.temperature, classes);
+        Knn.Result k = Knn.evaluate(train, trainLabels, test, testLabels, Math.min(options.k(), bank), options.temperature(), classes);
         ProbeResult r = new ProbeResult();
         r.modelId = t.modelId;
         r.step = t.step;
@@ -186,17 +169,17 @@ public class ProbeOperator extends AbstractStreamOperator<ProbeResult>
     }
 
     private void append(ProbeResult r) throws IOException {
-        if (options.runDir == null) return;
+        if (options.runDir() == null) return;
         ObjectNode o = JSON.createObjectNode();
         o.put("time_ms", System.currentTimeMillis());
         o.put("model_id", r.modelId);
         o.put("step", r.step);
-        o.put("images_seen", r.step * options.batch);
+        o.put("images_seen", r.step * options.batch());
         o.put("top1", r.top1);
         o.put("top5", r.top5);
         o.put("bank", r.bank);
         o.put("queries", r.queries);
-        if (log == null) log = new StepLog(Path.of(options.runDir).resolve("probe.jsonl"));
+        if (log == null) log = new StepLog(Path.of(options.runDir()).resolve("probe.jsonl"));
         log.append(o);
     }
 

@@ -108,8 +108,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         schedule = options.trainingSchedule();
         live = new HashMap<>();
         compiled = new HashMap<>();
-        metricsLog = options.runDir == null ? null : new MetricsLog(options.runDir);
-        snapshots = options.snapshotDir == null ? null : new SnapshotStore(options.snapshotDir, options.snapshotKeep);
+        metricsLog = options.runDir() == null ? null : new MetricsLog(options.runDir());
+        snapshots = options.snapshotDir() == null ? null : new SnapshotStore(options.snapshotDir(), options.snapshotKeep());
         snapshotWriter = snapshots == null ? null : new SnapshotWriter(snapshots);
         snapshotsByCheckpoint = new TreeMap<>();
         getMetricGroup().gauge("snapshots_written", (Gauge<Long>) () -> snapshotWriter == null ? 0L : snapshotWriter.written());
@@ -127,7 +127,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             restored = keys.toList();
         }
         for (String key : restored) {
-            options.routing.checkRestored(key);
+            options.routing().checkRestored(key);
             setCurrentKey(key);
             liveModel(key);
         }
@@ -137,7 +137,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     public void processElement(StreamRecord<CropSet> element) throws Exception {
         CropSet crops = element.getValue();
         String key = (String) getCurrentKey();
-        if (!live.containsKey(key) && live.size() >= options.maxModels && modelState.value() == null) {
+        if (!live.containsKey(key) && live.size() >= options.maxModels() && modelState.value() == null) {
             rejectModel(crops);
             return;
         }
@@ -159,19 +159,19 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         pendingState.add(crops);
         m.pending++;
         m.offsets.merge(Manifest.offsetKey(crops.topic, crops.partition), crops.offset + 1, Math::max);
-        if (m.pending >= options.batch) step(m);
+        if (m.pending >= options.batch()) step(m);
     }
 
     private void step(LiveModel m) throws Exception {
-        List<CropSet> batch = new ArrayList<>(options.batch);
+        List<CropSet> batch = new ArrayList<>(options.batch());
         for (CropSet c : pendingState.get()) batch.add(c);
-        if (batch.size() != options.batch) {
-            throw new IllegalStateException("model " + m.modelId + ": " + batch.size() + " crops pending, expected " + options.batch);
+        if (batch.size() != options.batch()) {
+            throw new IllegalStateException("model " + m.modelId + ": " + batch.size() + " crops pending, expected " + options.batch());
         }
         double[] mean = config.meanOrDefault(), std = config.stdOrDefault();
         for (int v = 0; v < m.views.length; v++) {
-            int per = m.views[v].length / options.batch;
-            for (int b = 0; b < options.batch; b++) MultiCrop.normalize(batch.get(b), v, mean, std, m.views[v], b * per);
+            int per = m.views[v].length / options.batch();
+            for (int b = 0; b < options.batch(); b++) MultiCrop.normalize(batch.get(b), v, mean, std, m.views[v], b * per);
         }
         FloatBuffer[] buffers = new FloatBuffer[m.views.length];
         for (int v = 0; v < buffers.length; v++) buffers[v] = FloatBuffer.wrap(m.views[v]);
@@ -196,20 +196,20 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         m.hyper = hyper;
         m.stepMs = stepMs;
         long now = System.nanoTime();
-        m.imagesPerSecond = m.lastStepEnd == 0 ? options.batch * 1000 / stepMs : options.batch * 1e9 / (now - m.lastStepEnd);
+        m.imagesPerSecond = m.lastStepEnd == 0 ? options.batch() * 1000 / stepMs : options.batch() * 1e9 / (now - m.lastStepEnd);
         m.lastStepEnd = now;
         stepsCounter.inc();
         imagesCounter.inc(batch.size());
         long step = stats.step();   // the state's step counter after this iteration
-        if (options.monitorEvery > 0 && (step % options.monitorEvery == 0 || m.monitors == null)) monitor(m, stats);
+        if (options.monitorEvery() > 0 && (step % options.monitorEvery() == 0 || m.monitors == null)) monitor(m, stats);
         if (metricsLog != null) {
             metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond,
-                    step % Math.max(options.monitorEvery, 1) == 0 ? m.monitors : null, m.warnings);
+                    step % Math.max(options.monitorEvery(), 1) == 0 ? m.monitors : null, m.warnings);
         }
 
         // A snapshot is due; it is written from the checkpoint that holds this state, once that completes.
         if (snapshots != null && step >= nextSnapshotStep(m.progress.lastSnapshotStep)) m.snapshotDue = true;
-        if (options.broadcastEvery > 0 && step % options.broadcastEvery == 0) {
+        if (options.broadcastEvery() > 0 && step % options.broadcastEvery() == 0) {
             DinoState state = m.session.state();
             emitTeacher(m.modelId, state, InferenceExport.backboneModel(state));
         }
@@ -230,7 +230,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                 .setOffset(crops.offset)
                 .setStage("train")
                 .setReason("TOO_MANY_MODELS: model '" + crops.modelId + "' would be model " + (live.size() + 1) + " of this trainer, over --max-models "
-                        + options.maxModels + " (each model holds its weights, teacher and optimizer state)")
+                        + options.maxModels() + " (each model holds its weights, teacher and optimizer state)")
                 .setTime(java.time.Instant.ofEpochMilli(getProcessingTimeService().getCurrentProcessingTime()))
                 .build()));
         output.collect(new StreamRecord<>(TeacherUpdate.rejected(crops.modelId)));
@@ -253,7 +253,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         List<String> ids = batch.stream().limit(8).map(c -> c.id).toList();
         LOG.warn("model {}: step skipped ({} in a row): {}; its {} images are not trained on: {}{}", m.modelId,
                 m.progress.consecutiveSkips, e.getMessage(), batch.size(), ids, batch.size() > ids.size() ? " ..." : "");
-        if (m.progress.consecutiveSkips >= options.maxSkippedSteps) {
+        if (m.progress.consecutiveSkips >= options.maxSkippedSteps()) {
             m.progress.paused = true;
             LOG.error("model {} PAUSED after {} skipped steps in a row at step {}: it no longer trains; its images still get "
                     + "embeddings from its last teacher; to train it again, fix the cause and restart the job from a checkpoint "
@@ -263,7 +263,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
     /** The first step at or after the next multiple of --snapshot-every. */
     private long nextSnapshotStep(long lastSnapshotStep) {
-        return lastSnapshotStep < 0 ? options.snapshotEvery : (lastSnapshotStep / options.snapshotEvery + 1) * options.snapshotEvery;
+        return lastSnapshotStep < 0 ? options.snapshotEvery() : (lastSnapshotStep / options.snapshotEvery() + 1) * options.snapshotEvery();
     }
 
     /** What a snapshot's manifest says beside the state: as of the model's last step. */
@@ -322,9 +322,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         LiveModel m = live.get(key);
         if (m != null) return m;
         String modelId = ModelRouting.modelOf(key);
-        TrainMemory need = TrainMemory.of(config, options.batch);
+        TrainMemory need = TrainMemory.of(config, options.batch());
         TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
-                "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch + ")");
+                "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch() + ")");
         byte[] bytes = modelState.value();
         DinoState state;
         TrainerProgress progress = progressState.value();
@@ -334,10 +334,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                     progress == null ? 0 : progress.imagesSeen);
         } else {
             state = initialState();
-            LOG.info("model {}: initialized from {}", modelId, options.initState != null ? options.initState : "seed " + options.seed);
+            LOG.info("model {}: initialized from {}", modelId, options.initState() != null ? options.initState() : "seed " + options.seed());
         }
         if (progress == null) progress = new TrainerProgress();
-        boolean resumed = progress.paused && options.resumePausedModels;
+        boolean resumed = progress.paused && options.resumePausedModels();
         if (resumed) {
             progress.paused = false;
             progress.consecutiveSkips = 0;
@@ -345,12 +345,12 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         } else if (progress.paused) {
             LOG.warn("model {}: restored PAUSED (after {} skipped steps in a row); restart with --resume-paused-models to train it", modelId, progress.consecutiveSkips);
         }
-        TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch,
-                k -> TrainStep.build(config, options.batch));
+        TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch(),
+                k -> TrainStep.build(config, options.batch()));
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
         TrainSession session = new TrainSession(model, state, runtimeOptions(),
-                options.seed ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
-        LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch);
+                options.seed() ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
+        LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch());
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
         created.dirty = resumed;
@@ -358,7 +358,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         registerMetrics(created);
         // Embedders start at once with a new model; a restored one is announced with its next image
         // (not from open(), before the restored in-flight records), until then they have their own copy.
-        if (options.broadcastEvery > 0) {
+        if (options.broadcastEvery() > 0) {
             if (bytes == null) emitTeacher(modelId, state, InferenceExport.backboneModel(state));
             else created.announce = true;
         }
@@ -367,21 +367,21 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
     /** A new model's state: the --init-state file (read where the trainer runs), or a random one from the seed. */
     private DinoState initialState() throws java.io.IOException {
-        if (options.initState == null) return DinoState.init(config, options.seed);
-        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(options.initState);
+        if (options.initState() == null) return DinoState.init(config, options.seed());
+        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(options.initState());
         byte[] bytes;
         try (var in = p.getFileSystem().open(p)) {
             bytes = in.readAllBytes();
         }
-        return DinoState.fromBytes(bytes, options.initState);
+        return DinoState.fromBytes(bytes, options.initState());
     }
 
     /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */
     private RuntimeOptions runtimeOptions() {
-        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads > 0 ? options.threads : TaskManagerBudget.threadsPerSlot(
+        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads() > 0 ? options.threads() : TaskManagerBudget.threadsPerSlot(
                 getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration()));
-        if (options.device.equals("cpu")) return r;
-        if (options.device.startsWith("cuda:")) return r.onCuda(Integer.parseInt(options.device.substring(5)));
+        if (!options.device().cuda()) return r;
+        if (options.device().index() != TrainerOptions.Device.ASSIGNED) return r.onCuda(options.device().index());
         List<Integer> gpus = new ArrayList<>();
         for (ExternalResourceInfo i : getRuntimeContext().getExternalResourceInfos("gpu")) {
             i.getProperty("index").ifPresent(s -> gpus.add(Integer.parseInt(s.trim())));

@@ -2,62 +2,280 @@ package dinostream.pipeline.train;
 
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Schedules;
+import dinostream.pipeline.job.DinoJob;
+import dinostream.pipeline.job.ModelConfig;
 
 import java.io.Serializable;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-/** What the trainer operator needs to know; plain fields so the job graph can ship it. */
-public class TrainerOptions implements Serializable {
-    private static final long serialVersionUID = 1L;
+/**
+ * What the trainer operator needs to know: immutable and checked when built, serializable because
+ * the job graph ships it.
+ *
+ * @param model              the model configuration (a preset's or a user's)
+ * @param seed               seeds the initial weights and the stochastic-depth masks
+ * @param snapshotDir        snapshot folder URI (any Flink file system); null: no snapshots
+ * @param broadcastEvery     send the teacher to the embedders every this many steps (and at the start); 0: never (no embedders)
+ * @param monitorEvery       steps between collapse monitors (teacher feature spread and rank, centre norm); 0: never
+ * @param runDir             local folder for metrics.jsonl; null: none
+ * @param threads            ONNX Runtime intra-op threads (0: this TaskManager's cores divided among its slots)
+ * @param routing            the trainer keys of the models (see ModelRouting)
+ * @param initState          a state (safetensors, any Flink file system URI) that new models start from; null: random from the seed
+ * @param maxModels          models one trainer subtask creates at most; images of further models are dead letters (TOO_MANY_MODELS)
+ * @param maxSkippedSteps    skipped steps in a row (non-finite loss or state) after which a model pauses
+ * @param resumePausedModels un-pause models restored paused (a restart from a checkpoint after fixing the cause)
+ */
+public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule schedule,
+                             String snapshotDir, int snapshotEvery, int snapshotKeep, int broadcastEvery, int monitorEvery,
+                             String runDir, int threads, Device device, ModelRouting routing, String initState,
+                             int maxModels, int maxSkippedSteps, boolean resumePausedModels) implements Serializable {
+    private static final long serialVersionUID = 2L;
 
-    /** The model configuration as JSON (a preset's or a user's). */
-    public String configJson;
-    public int batch = 64;
-    /** Seeds the initial weights and the stochastic-depth masks. */
-    public long seed = 0;
-    /** Schedule: "continuous" (warm-up, then constant) or "cosine" (DINO's cosine tails to a horizon). */
-    public String schedule = "continuous";
-    public long warmupSteps = 100;
-    public long horizonSteps = 10_000;
-    /** A constant teacher temperature overriding the schedule's; NaN: the schedule's. */
-    public double teacherTemp = Double.NaN;
-    /** Snapshot folder URI (any Flink file system); null: no snapshots. */
-    public String snapshotDir;
-    public int snapshotEvery = 100;
-    public int snapshotKeep = 5;
-    /** Send the teacher to the embedders every this many steps (and at the start); 0: never (no embedders). */
-    public int broadcastEvery = 20;
-    /** Steps between collapse monitors (teacher feature spread and rank, centre norm); 0: never. */
-    public int monitorEvery = 10;
-    /** Local folder for metrics.jsonl; null: none. */
-    public String runDir;
-    /** ONNX Runtime intra-op threads (0: this TaskManager's cores divided among its slots). */
-    public int threads = 0;
-    /** The trainer keys of the models (see ModelRouting); set by the topology. */
-    public ModelRouting routing = ModelRouting.of(java.util.List.of(), 128);
-    /**
-     * A state (safetensors, any Flink file system URI) that new models start from instead of a
-     * random initialization; null: random from {@link #seed}.
-     */
-    public String initState;
-    /** Models one trainer subtask creates at most; images of further models are dead letters (TOO_MANY_MODELS). */
-    public int maxModels = 16;
-    /** Skipped steps in a row (non-finite loss or state) after which a model pauses. */
-    public int maxSkippedSteps = 5;
-    /** Un-pause models restored paused (a restart from a checkpoint after fixing the cause). */
-    public boolean resumePausedModels = false;
-    /** "cpu", "cuda" (the GPU Flink assigned, else 0) or "cuda:N". */
-    public String device = "cpu";
+    public TrainerOptions {
+        if (model == null) throw new IllegalArgumentException("trainer: a model configuration is required");
+        if (batch < 2) throw new IllegalArgumentException("trainer: batch must be at least 2, got " + batch);
+        if (snapshotEvery < 1 || snapshotKeep < 1) throw new IllegalArgumentException("trainer: snapshotEvery and snapshotKeep must be >= 1");
+        if (broadcastEvery < 0 || monitorEvery < 0 || threads < 0) {
+            throw new IllegalArgumentException("trainer: broadcastEvery, monitorEvery and threads must be >= 0");
+        }
+        if (maxModels < 1) throw new IllegalArgumentException("trainer: maxModels must be at least 1, got " + maxModels);
+        if (maxSkippedSteps < 1) throw new IllegalArgumentException("trainer: maxSkippedSteps must be at least 1, got " + maxSkippedSteps);
+        if (schedule == null || device == null || routing == null) throw new IllegalArgumentException("trainer: schedule, device and routing are required");
+    }
 
     public DinoConfig config() {
-        return DinoConfig.fromJson(configJson);
+        return model.get();
     }
 
     public Schedules.TrainingSchedule trainingSchedule() {
-        Schedules.TrainingSchedule s = switch (schedule) {
-            case "continuous" -> Schedules.TrainingSchedule.continuous(batch, warmupSteps);
-            case "cosine" -> Schedules.TrainingSchedule.dino(batch, horizonSteps);
-            default -> throw new IllegalArgumentException("unknown schedule '" + schedule + "' (continuous or cosine)");
-        };
-        return Double.isNaN(teacherTemp) ? s : s.withTeacherTemp(Schedules.Schedule.constant(teacherTemp));
+        return schedule.of(batch);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.model = model;
+        b.batch = batch;
+        b.seed = seed;
+        b.schedule = schedule;
+        b.snapshotDir = snapshotDir;
+        b.snapshotEvery = snapshotEvery;
+        b.snapshotKeep = snapshotKeep;
+        b.broadcastEvery = broadcastEvery;
+        b.monitorEvery = monitorEvery;
+        b.runDir = runDir;
+        b.threads = threads;
+        b.device = device;
+        b.routing = routing;
+        b.initState = initState;
+        b.maxModels = maxModels;
+        b.maxSkippedSteps = maxSkippedSteps;
+        b.resumePausedModels = resumePausedModels;
+        return b;
+    }
+
+    /**
+     * The learning-rate, weight-decay, teacher-temperature and momentum schedules by name: continuous
+     * (warm-up, then constant: a stream has no end) or cosine (DINO's cosine tails to a horizon).
+     *
+     * @param teacherTemp a constant teacher temperature instead of the schedule's; null: the schedule's
+     */
+    public record Schedule(Kind kind, long warmupSteps, long horizonSteps, Double teacherTemp) implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public static final Schedule DEFAULT = new Schedule(Kind.CONTINUOUS, 100, 10_000, null);
+
+        public enum Kind {
+            CONTINUOUS, COSINE;
+
+            /** "continuous" or "cosine". */
+            public static Kind parse(String name) {
+                for (Kind k : values()) if (k.toString().equals(name)) return k;
+                throw new IllegalArgumentException("must be continuous or cosine, got " + name);
+            }
+
+            @Override
+            public String toString() {
+                return name().toLowerCase(java.util.Locale.ROOT);
+            }
+        }
+
+        public Schedule {
+            if (kind == null) throw new IllegalArgumentException("schedule: a kind is required (continuous or cosine)");
+            if (warmupSteps < 0 || horizonSteps < 1) throw new IllegalArgumentException("schedule: warmupSteps must be >= 0 and horizonSteps >= 1");
+            // 0 is allowed: the fault-injection tests make every step non-finite with it.
+            if (teacherTemp != null && !(teacherTemp >= 0 && Double.isFinite(teacherTemp))) {
+                throw new IllegalArgumentException("schedule: teacherTemp must be finite and >= 0, got " + teacherTemp);
+            }
+        }
+
+        public Schedule withTeacherTemp(Double t) {
+            return new Schedule(kind, warmupSteps, horizonSteps, t);
+        }
+
+        Schedules.TrainingSchedule of(int batch) {
+            Schedules.TrainingSchedule s = kind == Kind.CONTINUOUS
+                    ? Schedules.TrainingSchedule.continuous(batch, warmupSteps)
+                    : Schedules.TrainingSchedule.dino(batch, horizonSteps);
+            return teacherTemp == null ? s : s.withTeacherTemp(Schedules.Schedule.constant(teacherTemp));
+        }
+    }
+
+    /**
+     * Where the train step runs: the CPU, the GPU Flink assigned to the task ({@code cuda}: external
+     * resource 'gpu', else 0), or a fixed one ({@code cuda:N}).
+     *
+     * @param index the fixed GPU; {@link #ASSIGNED} for the one Flink assigned
+     */
+    public record Device(boolean cuda, int index) implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public static final int ASSIGNED = -1;
+        public static final Device CPU = new Device(false, ASSIGNED);
+        private static final Pattern CUDA_N = Pattern.compile("cuda:(\\d{1,9})");
+
+        public Device {
+            if (index < ASSIGNED || (!cuda && index != ASSIGNED)) throw new IllegalArgumentException("device: no GPU index " + index);
+        }
+
+        /** "cpu", "cuda" or "cuda:N". */
+        public static Device parse(String s) {
+            if ("cpu".equals(s)) return CPU;
+            if ("cuda".equals(s)) return new Device(true, ASSIGNED);
+            Matcher m = s == null ? null : CUDA_N.matcher(s);
+            if (m != null && m.matches()) return new Device(true, Integer.parseInt(m.group(1)));
+            throw new IllegalArgumentException("must be cpu, cuda or cuda:N, got " + s);
+        }
+
+        @Override
+        public String toString() {
+            return !cuda ? "cpu" : index == ASSIGNED ? "cuda" : "cuda:" + index;
+        }
+    }
+
+    /** Today's defaults; {@link #build} checks the values. */
+    public static final class Builder {
+        private ModelConfig model;
+        private int batch = 64;
+        private long seed = 0;
+        private Schedule schedule = Schedule.DEFAULT;
+        private String snapshotDir;
+        private int snapshotEvery = 100;
+        private int snapshotKeep = 5;
+        private int broadcastEvery = 20;
+        private int monitorEvery = 10;
+        private String runDir;
+        private int threads = 0;
+        private Device device = Device.CPU;
+        private ModelRouting routing = ModelRouting.of(List.of(), DinoJob.TRAINER_MAX_PARALLELISM);
+        private String initState;
+        private int maxModels = 16;
+        private int maxSkippedSteps = 5;
+        private boolean resumePausedModels = false;
+
+        private Builder() {}
+
+        public Builder model(DinoConfig config) {
+            return model(ModelConfig.of(config));
+        }
+
+        public Builder model(ModelConfig model) {
+            this.model = model;
+            return this;
+        }
+
+        public Builder batch(int batch) {
+            this.batch = batch;
+            return this;
+        }
+
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        public Builder schedule(Schedule schedule) {
+            this.schedule = schedule;
+            return this;
+        }
+
+        /** A constant teacher temperature on the current schedule; null: the schedule's. */
+        public Builder teacherTemp(Double teacherTemp) {
+            this.schedule = schedule.withTeacherTemp(teacherTemp);
+            return this;
+        }
+
+        public Builder snapshotDir(String snapshotDir) {
+            this.snapshotDir = snapshotDir;
+            return this;
+        }
+
+        public Builder snapshotEvery(int snapshotEvery) {
+            this.snapshotEvery = snapshotEvery;
+            return this;
+        }
+
+        public Builder snapshotKeep(int snapshotKeep) {
+            this.snapshotKeep = snapshotKeep;
+            return this;
+        }
+
+        public Builder broadcastEvery(int broadcastEvery) {
+            this.broadcastEvery = broadcastEvery;
+            return this;
+        }
+
+        public Builder monitorEvery(int monitorEvery) {
+            this.monitorEvery = monitorEvery;
+            return this;
+        }
+
+        public Builder runDir(String runDir) {
+            this.runDir = runDir;
+            return this;
+        }
+
+        public Builder threads(int threads) {
+            this.threads = threads;
+            return this;
+        }
+
+        public Builder device(Device device) {
+            this.device = device;
+            return this;
+        }
+
+        public Builder routing(ModelRouting routing) {
+            this.routing = routing;
+            return this;
+        }
+
+        public Builder initState(String initState) {
+            this.initState = initState;
+            return this;
+        }
+
+        public Builder maxModels(int maxModels) {
+            this.maxModels = maxModels;
+            return this;
+        }
+
+        public Builder maxSkippedSteps(int maxSkippedSteps) {
+            this.maxSkippedSteps = maxSkippedSteps;
+            return this;
+        }
+
+        public Builder resumePausedModels(boolean resumePausedModels) {
+            this.resumePausedModels = resumePausedModels;
+            return this;
+        }
+
+        public TrainerOptions build() {
+            return new TrainerOptions(model, batch, seed, schedule, snapshotDir, snapshotEvery, snapshotKeep, broadcastEvery,
+                    monitorEvery, runDir, threads, device, routing, initState, maxModels, maxSkippedSteps, resumePausedModels);
+        }
     }
 }

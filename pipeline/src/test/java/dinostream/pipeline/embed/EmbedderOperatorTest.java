@@ -36,11 +36,9 @@ class EmbedderOperatorTest {
     }
 
     static EmbedderOptions options() {
-        EmbedderOptions o = new EmbedderOptions();
-        o.configJson = Presets.get("test").toJson();
-        o.batch = 4;
-        o.maxWaitingBytes = 3 * 256;   // three images
-        return o;
+        return EmbedderOptions.builder().model(Presets.get("test")).batch(4)
+                .maxWaitingBytes(3 * 256)   // three images
+                .build();
     }
 
     @Test

@@ -40,14 +40,8 @@ class ProbeOperatorTest {
         return new TeacherUpdate("m", step, "v" + step, InferenceExport.backboneModel(DinoState.init(CFG, 1)));
     }
 
-    static ProbeOperator.Options options(Path dir, int size) {
-        ProbeOperator.Options o = new ProbeOperator.Options();
-        o.configJson = CFG.toJson();
-        o.size = size;
-        o.everySteps = 10;
-        o.runDir = dir.toString();
-        o.batch = 8;
-        return o;
+    static ProbeOptions options(Path dir, int size) {
+        return ProbeOptions.builder().model(CFG).size(size).everySteps(10).runDir(dir.toString()).batch(8).build();
     }
 
     @Test

@@ -25,16 +25,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DinoTrainerOperatorTest {
     static final DinoConfig CFG = Presets.get("test");
 
-    static TrainerOptions options(Path dir) {
-        TrainerOptions o = new TrainerOptions();
-        o.configJson = CFG.toJson();
-        o.batch = 4;
-        o.threads = 1;
-        o.broadcastEvery = 1;
-        o.snapshotEvery = 2;
-        o.snapshotDir = dir.resolve("snapshots").toUri().toString();
-        o.runDir = dir.toString();
-        return o;
+    static TrainerOptions.Builder options(Path dir) {
+        return TrainerOptions.builder().model(CFG).batch(4).threads(1).broadcastEvery(1).snapshotEvery(2)
+                .snapshotDir(dir.resolve("snapshots").toUri().toString()).runDir(dir.toString());
     }
 
     static CropSet crops(String model, int i) {
@@ -63,7 +56,7 @@ class DinoTrainerOperatorTest {
 
     @Test
     void batchesStepsAndSurvivesARestoreWithNothingLostOrTwice(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir);
+        TrainerOptions o = options(dir).build();
         OperatorSubtaskState checkpoint;
         try (var h = harness(o)) {
             h.open();
@@ -86,14 +79,14 @@ class DinoTrainerOperatorTest {
             // Step 2 is a snapshot step: written only once a checkpoint holding it completes.
             h.prepareSnapshotPreBarrier(2);
             h.snapshot(2, 200);
-            assertTrue(new SnapshotStore(o.snapshotDir, 5).latest("a").isEmpty(), "no snapshot before the checkpoint completes");
+            assertTrue(new SnapshotStore(o.snapshotDir(), 5).latest("a").isEmpty(), "no snapshot before the checkpoint completes");
             h.notifyOfCompletedCheckpoint(2);
         }
         List<String> metrics = Files.readAllLines(dir.resolve("metrics.jsonl"));
         assertEquals(2, metrics.size());
         assertTrue(metrics.get(1).contains("\"images_seen\":8"), metrics.get(1));
 
-        Snapshot s = SnapshotStore.load(new SnapshotStore(o.snapshotDir, 5).latest("a").orElseThrow().uri());
+        Snapshot s = SnapshotStore.load(new SnapshotStore(o.snapshotDir(), 5).latest("a").orElseThrow().uri());
         assertEquals(2, s.manifest().step());
         assertEquals(8, s.manifest().imagesSeen());
         assertEquals(8L, s.manifest().kafkaOffsets().get("images-0"));
@@ -107,11 +100,9 @@ class DinoTrainerOperatorTest {
      */
     @Test
     void nonFiniteStepsAreSkippedTheModelPausesAndResumesOnlyWhenAsked(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir);
-        o.teacherTemp = 0.0;
-        o.maxSkippedSteps = 2;
+        TrainerOptions.Builder o = options(dir).teacherTemp(0.0).maxSkippedSteps(2);
         OperatorSubtaskState checkpoint;
-        try (var h = harness(o)) {
+        try (var h = harness(o.build())) {
             h.open();
             // 3 batches: two refused steps pause the model; the third batch is not even held.
             for (int i = 0; i < 12; i++) h.processElement(crops("a", i), i);
@@ -121,15 +112,15 @@ class DinoTrainerOperatorTest {
         }
         assertTrue(!Files.exists(dir.resolve("metrics.jsonl")) || Files.readAllLines(dir.resolve("metrics.jsonl")).isEmpty(),
                 "no step was logged");
-        o.teacherTemp = Double.NaN;   // the cause fixed (the schedule's temperature)
-        try (var h = harness(o)) {
+        o.teacherTemp(null);   // the cause fixed (the schedule's temperature)
+        try (var h = harness(o.build())) {
             h.initializeState(checkpoint);
             h.open();
             for (int i = 12; i < 16; i++) h.processElement(crops("a", i), i);
             assertEquals(List.of(), teachers(h).stream().map(u -> u.step).toList(), "restored paused: nothing trains");
         }
-        o.resumePausedModels = true;
-        try (var h = harness(o)) {
+        o.resumePausedModels(true);
+        try (var h = harness(o.build())) {
             h.initializeState(checkpoint);
             h.open();
             for (int i = 16; i < 20; i++) h.processElement(crops("a", i), i);
@@ -140,8 +131,8 @@ class DinoTrainerOperatorTest {
     /** A snapshot step whose checkpoint never completes (the job failed) leaves no snapshot: it is not committed state. */
     @Test
     void aSnapshotWaitsForItsCheckpointToComplete(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir);
-        SnapshotStore store = new SnapshotStore(o.snapshotDir, 5);
+        TrainerOptions o = options(dir).build();
+        SnapshotStore store = new SnapshotStore(o.snapshotDir(), 5);
         try (var h = harness(o)) {
             h.open();
             for (int i = 0; i < 8; i++) h.processElement(crops("a", i), i);   // steps 1 and 2
@@ -159,8 +150,7 @@ class DinoTrainerOperatorTest {
     /** Beyond --max-models a subtask creates no model: its images are dead letters and the embedders are told. */
     @Test
     void modelsBeyondTheLimitAreDeadLettersAndTheOthersTrain(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir);
-        o.maxModels = 2;
+        TrainerOptions o = options(dir).maxModels(2).build();
         try (var h = harness(o)) {
             h.open();
             for (int i = 0; i < 4; i++) {
@@ -182,8 +172,7 @@ class DinoTrainerOperatorTest {
 
     @Test
     void modelsAreKeyedAndTrainIndependently(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir);
-        o.snapshotDir = null;
+        TrainerOptions o = options(dir).snapshotDir(null).build();
         try (var h = harness(o)) {
             h.open();
             for (int i = 0; i < 4; i++) h.processElement(crops("a", i), i);
