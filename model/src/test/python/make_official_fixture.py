@@ -84,6 +84,18 @@ def get_params_groups(model):   # the official utils.get_params_groups, verbatim
     return [{'params': regularized}, {'params': not_regularized, 'weight_decay': 0.}]
 
 
+def official_order(net):
+    """dino_ref's Block registers norm2 next to norm1; vision_transformer.py's Block registers norm1, attn, drop_path,
+    norm2, mlp. named_parameters() follows registration, and torch numbers the optimizer's parameters by it, so the
+    modules are put in the official order (state_dict order follows too)."""
+    for b in net.backbone.blocks:
+        b._modules = collections.OrderedDict((k, b._modules[k]) for k in ("norm1", "attn", "norm2", "mlp"))
+    return net
+
+
+official_order(d.student); official_order(d.teacher)
+
+
 class DDP(nn.Module):   # what DistributedDataParallel adds to the student's state_dict: the "module." prefix
     def __init__(s, m):
         super().__init__()
