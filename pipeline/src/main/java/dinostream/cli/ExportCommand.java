@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dinostream.model.export.InferenceExport;
 import dinostream.model.io.DinoState;
+import dinostream.model.io.OfficialCheckpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -17,7 +18,9 @@ import java.util.concurrent.Callable;
 @Command(name = "export", mixinStandardHelpOptions = true,
         description = {"Write the teacher's inference models into a folder:",
                 "teacher-backbone.onnx (images [N, C, H, W] -> embeddings [N, D]) and",
-                "teacher-attention.onnx (images -> attention [N, heads, 1 + patches]); images normalized as the crops."})
+                "teacher-attention.onnx (images -> attention [N, heads, 1 + patches]); images normalized as the crops.",
+                "With --format pth: one file, a full checkpoint in the official DINO layout (main_dino.py's), which",
+                "eval_knn.py / eval_linear.py load with --pretrained_weights FILE.pth --checkpoint_key teacher."})
 final class ExportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -25,8 +28,15 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--state", paramLabel = "STATE.safetensors", required = true, description = "The state whose teacher to export.")
     Path state;
 
-    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Folder for the models (created if missing).")
+    @Option(names = "--out", paramLabel = "DIR|FILE.pth", required = true,
+            description = "Folder for the ONNX models (created if missing), or the .pth file with --format pth.")
     Path out;
+
+    enum Format { onnx, pth }
+
+    @Option(names = "--format", paramLabel = "F", defaultValue = "onnx",
+            description = "onnx: the inference models (default); pth: an official DINO checkpoint.")
+    Format format;
 
     @Option(names = "--json", description = "Print {step, files} as JSON on stdout.")
     boolean json;
@@ -34,8 +44,17 @@ final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         DinoState s = DinoState.load(state);
-        if (Files.exists(out) && !Files.isDirectory(out)) throw new CliFailure(out + " exists and is not a directory");
-        List<Path> files = InferenceExport.write(s, out);
+        List<Path> files;
+        if (format == Format.pth) {
+            if (Files.isDirectory(out)) throw new CliFailure(out + " is a directory; --format pth writes one file");
+            Path parent = out.toAbsolutePath().getParent();
+            if (parent != null) Files.createDirectories(parent);
+            OfficialCheckpoint.write(s, out);
+            files = List.of(out);
+        } else {
+            if (Files.exists(out) && !Files.isDirectory(out)) throw new CliFailure(out + " exists and is not a directory");
+            files = InferenceExport.write(s, out);
+        }
         for (Path f : files) spec.commandLine().getErr().printf("wrote %s (%,d bytes)%n", f, Files.size(f));
         if (json) {
             ObjectNode o = Json.object();

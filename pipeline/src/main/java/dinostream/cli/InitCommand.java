@@ -25,7 +25,7 @@ final class InitCommand implements Callable<Integer> {
 
     static final class Source {
         @Option(names = "--preset", paramLabel = "P", required = true,
-                description = "A named configuration: test, fmnist-tiny, fmnist-small, vit-s16, vit-b16.")
+                description = "A named configuration: test, fmnist-tiny, fmnist-small, vit-s16, vit-b16, vit-s8, vit-b8.")
         String preset;
 
         @Option(names = "--config", paramLabel = "CFG.json", required = true,

@@ -11,7 +11,7 @@ import java.nio.file.Path;
 
 /** Which model a streaming command trains: a preset or a configuration file (exclusive). */
 final class ModelOptions {
-    @Option(names = "--preset", paramLabel = "P", description = "test, fmnist-tiny, fmnist-small, vit-s16, vit-b16.")
+    @Option(names = "--preset", paramLabel = "P", description = "test, fmnist-tiny, fmnist-small, vit-s16, vit-b16, vit-s8, vit-b8.")
     String preset;
 
     @Option(names = "--config", paramLabel = "CFG.json", description = "A configuration as JSON (the reference's Cfg field names).")

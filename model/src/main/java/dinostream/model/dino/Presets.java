@@ -30,6 +30,14 @@ public final class Presets {
         PRESETS.put("vit-b16", c -> {
             official(c); c.dim = 768; c.heads = 12;
         });
+        // The /8 release files (dino_deitsmall8_pretrain.pth, dino_vitbase8_pretrain.pth): the same ViTs with 8-px
+        // patches; the head and crops are main_dino.py's defaults, as for the /16 presets.
+        PRESETS.put("vit-s8", c -> {
+            official(c); c.dim = 384; c.heads = 6; c.patch = 8;
+        });
+        PRESETS.put("vit-b8", c -> {
+            official(c); c.dim = 768; c.heads = 12; c.patch = 8;
+        });
     }
 
     private static void fmnist(DinoConfig c) {

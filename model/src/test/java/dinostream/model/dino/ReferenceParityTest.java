@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * "Correctness"): expected state computed in float64 from the same float32 start,
  * committed under src/test/resources/fixtures so that no Python is needed here.
  */
-class ReferenceParityTest {
+public class ReferenceParityTest {
     static final double TOL = 1e-4;
 
     static Path fixture(String name) throws Exception {
@@ -41,8 +41,12 @@ class ReferenceParityTest {
     }
 
     static Map<String, TensorData> runFixture(Path dir, int loopSteps, Boolean freezeOverride) throws Exception {
+        return runFixture(dir, DinoState.load(dir.resolve("in.safetensors")), loopSteps, freezeOverride);
+    }
+
+    /** As {@link #runFixture(Path, int)} from another start state (e.g. one imported from an official checkpoint). */
+    public static Map<String, TensorData> runFixture(Path dir, DinoState in, int loopSteps, Boolean freezeOverride) throws Exception {
         JsonNode hp = new ObjectMapper().readTree(Files.readString(dir.resolve("hparams.json")));
-        DinoState in = DinoState.load(dir.resolve("in.safetensors"));
         SafeTensorsFile crops = SafeTensors.read(dir.resolve("crops.safetensors"));
         DinoConfig c = in.config();
         int batch = (int) crops.tensors().get("crops/0").shape()[0];

@@ -13,9 +13,9 @@ import java.util.Map;
  * the key third of every attn.qkv.bias masked (its true gradient is exactly zero, so Adam moves it by
  * float noise), integer tensors compared exactly.
  */
-final class StateComparison {
-    record Report(double worst, String worstKey, List<String> missing, List<String> intMismatch) {
-        boolean ok(double tol) {
+public final class StateComparison {
+    public record Report(double worst, String worstKey, List<String> missing, List<String> intMismatch) {
+        public boolean ok(double tol) {
             return worst <= tol && missing.isEmpty() && intMismatch.isEmpty();
         }
 
@@ -25,7 +25,7 @@ final class StateComparison {
         }
     }
 
-    static Report compare(Map<String, TensorData> got, Map<String, TensorData> want) {
+    public static Report compare(Map<String, TensorData> got, Map<String, TensorData> want) {
         double worst = 0;
         String where = null;
         List<String> missing = new ArrayList<>(), ints = new ArrayList<>();
