@@ -38,8 +38,13 @@ def checkpoint():
         "param_groups": [{"lr": 0.0005, "betas": (0.9, 0.999), "weight_decay": 0.04,
                           "amsgrad": False, "params": [0, 1]}],
     }
+    linear = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[0.5, -1.0]]))
+        linear.bias.fill_(2.0)
     return {
         "model": model,
+        "module": linear.state_dict(),  # an OrderedDict with a _metadata attribute (pickle BUILD)
         "optimizer": optimizer,
         "epoch": 7,
         "big": -(2 ** 63),
@@ -83,6 +88,7 @@ def main():
     torch.save(checkpoint(), os.path.join(OUT, "checkpoint.pth"))
     write_hostile(os.path.join(OUT, "hostile.pth"))
     torch.save({"w": torch.ones(2)}, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
+    torch.save({"h": torch.zeros(2, dtype=torch.float16)}, os.path.join(OUT, "half.pth"))
     # An archive whose data.pkl names a storage that is missing.
     full = open(os.path.join(OUT, "checkpoint.pth"), "rb").read()
     src = zipfile.ZipFile(io.BytesIO(full))

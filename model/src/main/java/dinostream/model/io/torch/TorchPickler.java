@@ -105,9 +105,10 @@ final class TorchPickler {
         }
         long[] shape = t.shape();
         long[] stride = new long[shape.length];
-        for (int i = shape.length - 1, s = 1; i >= 0; i--) {
+        long s = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
             stride[i] = s;
-            s *= (int) shape[i];
+            s *= shape[i];
         }
         global("torch._utils", "_rebuild_tensor_v2");
         op('('); // MARK: the arguments

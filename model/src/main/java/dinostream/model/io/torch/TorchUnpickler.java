@@ -251,12 +251,14 @@ final class TorchUnpickler extends Unpickler {
             if (shape.length != stride.length) throw fail(what + ": size and stride differ in length");
             long numel = 1;
             long last = offset;
+            long bytes;
             try {
                 for (int i = 0; i < shape.length; i++) {
                     if (shape[i] < 0 || stride[i] < 0) throw fail(what + ": negative size or stride");
                     numel = Math.multiplyExact(numel, shape[i]);
                     if (shape[i] > 0) last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, stride[i]));
                 }
+                bytes = Math.multiplyExact(numel, s.dtype.size());
             } catch (ArithmeticException e) {
                 throw fail(what + ": too many elements");
             }
@@ -266,7 +268,7 @@ final class TorchUnpickler extends Unpickler {
             if (offset == 0 && numel == s.numel && rowMajor(shape, stride)) {
                 return TensorData.wrap(s.dtype, shape, s.data.duplicate()); // TensorData is immutable: share, no copy
             }
-            copied += numel * s.dtype.size();
+            copied += bytes;
             if (copied > copyLimit) throw fail("tensor views copy more than " + copyLimit + " bytes out of the storages; refusing");
             return TensorData.wrap(s.dtype, shape, copyView(s, offset, shape, stride));
         } catch (TorchFormatException e) {
