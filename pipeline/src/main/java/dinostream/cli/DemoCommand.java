@@ -66,6 +66,9 @@ final class DemoCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true)
     ModelOptions model;
 
+    @Mixin
+    StartFromOptions startFrom;
+
     @Option(names = "--rate", paramLabel = "N", defaultValue = "200", description = "Images per second into Kafka, like a camera feed (default: ${DEFAULT-VALUE}).")
     double rate;
 
@@ -98,7 +101,10 @@ final class DemoCommand implements Callable<Integer> {
         Duration runFor = parseDuration(duration);
         if (!(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
-        DinoConfig cfg = ModelOptions.resolve(model, "fmnist-small", spec);
+        // Before the run folder is cleared: a file that does not fit is a usage error.
+        StartFromOptions.Resolved start = startFrom.resolve(ModelOptions.resolve(model, "fmnist-small", spec),
+                dinostream.pipeline.job.Deployment.LOCAL, false, 0, spec);
+        DinoConfig cfg = start.config();
         Path dir = out.toAbsolutePath();
         freshRun(dir);
         // The progress line says what the INFO lines would; keep the console to it and to warnings.
@@ -114,7 +120,7 @@ final class DemoCommand implements Callable<Integer> {
                     .parallelism(1)
                     .checkpointInterval(Duration.ofSeconds(10))
                     .embed(!noEmbed)
-                    .trainer(t -> t.batch(batch).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(scheduleOptions.toSchedule(spec)))
+                    .trainer(t -> t.batch(batch).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(scheduleOptions.toSchedule(spec)))
                     .probe(p -> probeOptions.applyTo(p, spec))
                     .embedder(e -> e.threads(1))
                     .build();

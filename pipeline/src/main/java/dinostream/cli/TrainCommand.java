@@ -61,8 +61,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--init-state", paramLabel = "URI", description = "New models start from this state (`dinostream init`, a snapshot's state.safetensors) instead of random weights; read where the trainers run.")
-    String initState;
+    @Mixin
+    StartFromOptions startFrom;
 
     @Option(names = "--max-models", paramLabel = "N", defaultValue = "16",
             description = "Models one trainer subtask creates at most (each holds its weights, teacher and optimizer state); images of further models are dead letters, TOO_MANY_MODELS (default: ${DEFAULT-VALUE}).")
@@ -141,8 +141,9 @@ final class TrainCommand implements Callable<Integer> {
         if (o.restorePath() == null) warnIfTheGroupHasOffsets(o, where);
         if (where == Deployment.LOCAL) env.registerJobListener(new LocalCheckpointCleanup(o.checkpointDir(), keepCheckpoints, spec.commandLine().getErr()));
         String name = DinoJob.trainJobName(o);
-        spec.commandLine().getErr().printf("%s (%s, batch %d) on %s/%s%s%s%n", name,
-                model != null && model.config != null ? model.config : o.config().preset, o.trainer().batch(),
+        spec.commandLine().getErr().printf("%s (%s, batch %d%s) on %s/%s%s%s%n", name,
+                model != null && model.config != null ? model.config : o.config().preset != null ? o.config().preset : "custom", o.trainer().batch(),
+                o.trainer().initState() != null ? ", new models from " + o.trainer().initState() : "",
                 o.bootstrap(), o.imagesTopic(), o.restorePath() != null ? ", restored from " + o.restorePath() : "",
                 where == Deployment.LOCAL ? "; run folder " + runDir() : "; snapshots " + o.trainer().snapshotDir());
         Submission.run(env, name, where, spec);
@@ -209,13 +210,12 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage("--device " + e.getMessage());
         }
-        DinoConfig cfg = ModelOptions.resolve(model, "fmnist-tiny", spec);
         if (deadLetterMaxBytes < 0) throw usage("--dead-letter-max-bytes must be >= 0");
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");
-        if (initState != null && !local) Submission.requireShared("--init-state", initState, sharedFileSystem);
-        // Trainers read it where they run: a local path becomes a file:// URI of this machine.
-        String initUri = initState == null || !local || initState.contains("://") ? initState : Path.of(initState).toAbsolutePath().toUri().toString();
+        // Last: it may read a large file.
+        StartFromOptions.Resolved start = startFrom.resolve(ModelOptions.resolve(model, "fmnist-tiny", spec), where, sharedFileSystem, seed, spec);
+        DinoConfig cfg = start.config();
 
         JobOptions.Builder b = JobOptions.builder()
                 .deployment(where)
@@ -234,7 +234,7 @@ final class TrainCommand implements Callable<Integer> {
                 .bounded(bounded)
                 .model(cfg)
                 .trainer(t -> t.batch(batch).seed(seed).maxSkippedSteps(maxSkippedSteps).maxModels(maxModels)
-                        .resumePausedModels(resumePausedModels).initState(initUri).schedule(scheduleOptions.toSchedule(spec))
+                        .resumePausedModels(resumePausedModels).initState(start.uri()).initImport(start.how()).schedule(scheduleOptions.toSchedule(spec))
                         .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)
                         .threads(threads).device(dev))
                 .probe(p -> probeOptions.applyTo(p, spec));

@@ -289,7 +289,7 @@ class CliTest {
         TrainCommand local = new TrainCommand();
         new picocli.CommandLine(local).parseArgs("--bootstrap", "b:1", "--preset", "test", "--models", "a,b", "--device", "cuda:1",
                 "--schedule", "cosine", "--horizon", "500", "--teacher-temp", "0.07", "--no-embed", "--probe-size", "0",
-                "--out", dir.resolve("run").toString(), "--init-state", "init.safetensors", "--kafka-property", "security.protocol=SSL");
+                "--out", dir.resolve("run").toString(), "--init-state", state.toString(), "--kafka-property", "security.protocol=SSL");
         dinostream.pipeline.job.JobOptions o = local.options(dinostream.pipeline.job.Deployment.LOCAL);
         assertEquals(List.of("a", "b"), o.models());
         assertEquals("dinostream-default", o.groupId());
@@ -301,7 +301,7 @@ class CliTest {
         assertEquals(Runtime.getRuntime().availableProcessors(), o.trainer().threads());
         assertEquals(dir.resolve("run").toAbsolutePath().toString(), o.trainer().runDir());
         assertEquals(dir.resolve("run/checkpoints").toAbsolutePath().toUri().toString(), o.checkpointDir());
-        assertEquals(Path.of("init.safetensors").toAbsolutePath().toUri().toString(), o.trainer().initState());
+        assertEquals(state.toAbsolutePath().toUri().toString(), o.trainer().initState(), "--init-state: the old name of --init-from");
         assertEquals("test", o.config().preset);
 
         TrainCommand cluster = new TrainCommand();
@@ -313,5 +313,83 @@ class CliTest {
         assertEquals(0, c.trainer().threads(), "on a cluster: the TaskManager's cores per slot");
         assertEquals("s3://bucket/snapshots", c.trainer().snapshotDir());
         assertEquals("fmnist-tiny", c.config().preset);
+    }
+
+    /**
+     * A file whose backbone is not the preset's is one usage error before the job starts, naming the
+     * preset that fits; an unreadable one too; the .pth options without a file are refused.
+     */
+    @Test
+    void anInitFileThatDoesNotFitThePresetIsOneUsageError() {
+        String run = dir.resolve("run").toString();
+        // The default preset (fmnist-tiny; the demo's fmnist-small) against a state of the test preset.
+        for (String option : List.of("--init-from", "--init-state")) {
+            assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", run, option, state.toString()), 2,
+                    "--init-from " + state.toAbsolutePath() + " holds a ViT with dim 32, depth 2, heads 2, img_size 16, but preset fmnist-tiny has "
+                            + "dim 192, depth 6, heads 3, img_size 28: use --preset test (its backbone is the file's)");
+        }
+        assertOneLineError(run("demo", "--out", dir.resolve("demo").toString(), "--init-from", state.toString()), 2,
+                "but preset fmnist-small has dim 128, depth 4", "use --preset test");
+        assertFalse(Files.exists(dir.resolve("demo")), "refused before the run folder is made");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", run, "--init-from", dir.resolve("none.pth").toString()), 2,
+                "--init-from: cannot read " + dir.resolve("none.pth").toAbsolutePath(), "no such file");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", run, "--heads", "6"), 2,
+                "--heads, --arch and --checkpoint-key are for an --init-from .pth file");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", run, "--preset", "test", "--init-from", state.toString(),
+                "--checkpoint-key", "teacher"), 2, "is a safetensors state: heads, arch and checkpoint key are for a .pth file");
+    }
+
+    /**
+     * The job's configuration is the file's shapes with the preset's rest, decided once on the
+     * client; on a cluster a file the client cannot read is left to the trainers.
+     */
+    @Test
+    void theJobConfigurationTakesTheFilesHead() throws Exception {
+        DinoConfig wide = Presets.get("test");
+        wide.outDim = 96;
+        wide.nLocal = 5;   // not a shape: the preset's stays
+        Path file = dir.resolve("wide.safetensors");
+        DinoState.init(wide, 3).save(file);
+        TrainCommand local = new TrainCommand();
+        new picocli.CommandLine(local).parseArgs("--bootstrap", "b:1", "--preset", "test", "--init-from", file.toString(),
+                "--out", dir.resolve("run").toString());
+        dinostream.pipeline.job.JobOptions o = local.options(dinostream.pipeline.job.Deployment.LOCAL);
+        assertEquals(96, o.config().outDim);
+        assertEquals(Presets.get("test").nLocal, o.config().nLocal);
+        assertEquals(null, o.config().preset, "no longer the test preset");
+        assertEquals(o.config().toJson(), o.embedder().config().toJson(), "every operator gets the merged configuration");
+        assertEquals(o.config().toJson(), o.probe().model().get().toJson());
+
+        TrainCommand cluster = new TrainCommand();
+        new picocli.CommandLine(cluster).parseArgs("--bootstrap", "b:1", "--snapshot-dir", "s3://bucket/snapshots", "--preset", "test",
+                "--init-from", "nofs://bucket/init.pth", "--heads", "2");
+        dinostream.pipeline.job.JobOptions c = cluster.options(dinostream.pipeline.job.Deployment.CLUSTER);
+        assertEquals("nofs://bucket/init.pth", c.trainer().initState());
+        assertEquals(new dinostream.pipeline.train.TrainerOptions.InitImport(2, null, null), c.trainer().initImport());
+        assertEquals("test", c.config().preset, "not readable here: the preset, checked by the trainers");
+    }
+
+    /** An official .pth: the same check against the preset, its full checkpoint's configuration otherwise the preset's. */
+    @Test
+    void anOfficialPthIsCheckedAgainstThePreset() throws Exception {
+        Path fixtures = Path.of(System.getProperty("basedir", ".")).resolve("../model/src/test/resources/fixtures/official-test");
+        Path pth = fixtures.resolve("checkpoint.pth").toAbsolutePath().normalize();
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", dir.resolve("run").toString(), "--preset", "vit-s16",
+                "--init-from", pth.toString()), 2, "--init-from " + pth + " holds a ViT with dim 32, depth 2, patch 4, img_size 16, in_chans 1, but preset vit-s16 has dim 384, "
+                        + "depth 12, patch 16, img_size 224, in_chans 3: use --preset test");
+        // A release file (the default preset's crops do not fit its 8-px patches and 3 channels): its backbone is named all the same.
+        Path rgb = fixtures.resolve("../official-rgb/backbone.pth").toAbsolutePath().normalize();
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", dir.resolve("run").toString(), "--init-from", rgb.toString()), 2,
+                "--init-from " + rgb + " holds a ViT with dim 24, depth 1, patch 8, img_size 24, in_chans 3, but preset fmnist-tiny has dim 192, "
+                        + "depth 6, patch 4, img_size 28, in_chans 1: use a --config with the file's backbone");
+        assertOneLineError(run("train", "--bootstrap", "127.0.0.1:9", "--out", dir.resolve("run").toString(), "--preset", "test",
+                "--init-from", pth.toString(), "--heads", "3"), 2, "--heads 3 does not divide the file's dim 32");
+        TrainCommand local = new TrainCommand();
+        new picocli.CommandLine(local).parseArgs("--bootstrap", "b:1", "--preset", "test", "--init-from", pth.toString(), "--heads", "2",
+                "--out", dir.resolve("run").toString());
+        dinostream.pipeline.job.JobOptions o = local.options(dinostream.pipeline.job.Deployment.LOCAL);
+        assertEquals(Presets.get("test").toJson(), o.config().toJson());
+        assertEquals(pth.toUri().toString(), o.trainer().initState());
+        assertEquals(new dinostream.pipeline.train.TrainerOptions.InitImport(2, null, null), o.trainer().initImport());
     }
 }

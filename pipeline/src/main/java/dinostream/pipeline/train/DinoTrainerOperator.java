@@ -365,15 +365,15 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         return created;
     }
 
-    /** A new model's state: the --init-state file (read where the trainer runs), or a random one from the seed. */
+    /**
+     * A new model's state: the --init-from file (read where the trainer runs, as each new model is
+     * created: no copy of it stays in memory), or a random one from the seed. The job's
+     * configuration was merged from the file where it was submitted; here the file must fit it.
+     */
     private DinoState initialState() throws java.io.IOException {
         if (options.initState() == null) return DinoState.init(config, options.seed());
-        org.apache.flink.core.fs.Path p = new org.apache.flink.core.fs.Path(options.initState());
-        byte[] bytes;
-        try (var in = p.getFileSystem().open(p)) {
-            bytes = in.readAllBytes();
-        }
-        return DinoState.fromBytes(bytes, options.initState());
+        DinoState file = InitFile.read(options.initState(), options.initImport(), config, options.seed());
+        return InitFile.fit(file, config, options.initState());
     }
 
     /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */

@@ -22,7 +22,9 @@ import java.util.regex.Pattern;
  * @param runDir             local folder for metrics.jsonl; null: none
  * @param threads            ONNX Runtime intra-op threads (0: this TaskManager's cores divided among its slots)
  * @param routing            the trainer keys of the models (see ModelRouting)
- * @param initState          a state (safetensors, any Flink file system URI) that new models start from; null: random from the seed
+ * @param initState          a file (any Flink file system URI) that new models start from: our safetensors state, or an
+ *                           official DINO .pth (full checkpoint or backbone-only release file); null: random from the seed
+ * @param initImport         how a .pth initState is read (heads, arch, checkpoint key); {@link InitImport#NONE} for the file's own rules
  * @param maxModels          models one trainer subtask creates at most; images of further models are dead letters (TOO_MANY_MODELS)
  * @param maxSkippedSteps    skipped steps in a row (non-finite loss or state) after which a model pauses
  * @param resumePausedModels un-pause models restored paused (a restart from a checkpoint after fixing the cause)
@@ -30,8 +32,8 @@ import java.util.regex.Pattern;
 public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule schedule,
                              String snapshotDir, int snapshotEvery, int snapshotKeep, int broadcastEvery, int monitorEvery,
                              String runDir, int threads, Device device, ModelRouting routing, String initState,
-                             int maxModels, int maxSkippedSteps, boolean resumePausedModels) implements Serializable {
-    private static final long serialVersionUID = 2L;
+                             InitImport initImport, int maxModels, int maxSkippedSteps, boolean resumePausedModels) implements Serializable {
+    private static final long serialVersionUID = 3L;
 
     public TrainerOptions {
         if (model == null) throw new IllegalArgumentException("trainer: a model configuration is required");
@@ -43,6 +45,10 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         if (maxModels < 1) throw new IllegalArgumentException("trainer: maxModels must be at least 1, got " + maxModels);
         if (maxSkippedSteps < 1) throw new IllegalArgumentException("trainer: maxSkippedSteps must be at least 1, got " + maxSkippedSteps);
         if (schedule == null || device == null || routing == null) throw new IllegalArgumentException("trainer: schedule, device and routing are required");
+        if (initImport == null) throw new IllegalArgumentException("trainer: initImport is required (InitImport.NONE for none)");
+        if (initState == null && !initImport.equals(InitImport.NONE)) {
+            throw new IllegalArgumentException("trainer: heads, arch and checkpoint key are for an init file, and there is none");
+        }
     }
 
     public DinoConfig config() {
@@ -73,6 +79,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         b.device = device;
         b.routing = routing;
         b.initState = initState;
+        b.initImport = initImport;
         b.maxModels = maxModels;
         b.maxSkippedSteps = maxSkippedSteps;
         b.resumePausedModels = resumePausedModels;
@@ -126,6 +133,24 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
     }
 
     /**
+     * How an official .pth init file is read ({@code dinostream import}'s options of the same names).
+     *
+     * @param heads         attention heads; null: from the file's {@code args.arch} or {@code arch}
+     * @param arch          vit_tiny, vit_small or vit_base for a file that does not say (a backbone-only one); null: none
+     * @param checkpointKey the dict entry holding the weights; null: the file's own rules
+     */
+    public record InitImport(Integer heads, String arch, String checkpointKey) implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public static final InitImport NONE = new InitImport(null, null, null);
+
+        public InitImport {
+            if (heads != null && heads < 1) throw new IllegalArgumentException("init file: heads must be at least 1, got " + heads);
+            if (arch != null && arch.isBlank()) throw new IllegalArgumentException("init file: arch must not be empty");
+            if (checkpointKey != null && checkpointKey.isBlank()) throw new IllegalArgumentException("init file: checkpoint key must not be empty");
+        }
+    }
+
+    /**
      * Where the train step runs: the CPU, the GPU Flink assigned to the task ({@code cuda}: external
      * resource 'gpu', else 0), or a fixed one ({@code cuda:N}).
      *
@@ -172,6 +197,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         private Device device = Device.CPU;
         private ModelRouting routing = ModelRouting.of(List.of(), DinoJob.TRAINER_MAX_PARALLELISM);
         private String initState;
+        private InitImport initImport = InitImport.NONE;
         private int maxModels = 16;
         private int maxSkippedSteps = 5;
         private boolean resumePausedModels = false;
@@ -258,6 +284,11 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
             return this;
         }
 
+        public Builder initImport(InitImport initImport) {
+            this.initImport = initImport;
+            return this;
+        }
+
         public Builder maxModels(int maxModels) {
             this.maxModels = maxModels;
             return this;
@@ -275,7 +306,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
 
         public TrainerOptions build() {
             return new TrainerOptions(model, batch, seed, schedule, snapshotDir, snapshotEvery, snapshotKeep, broadcastEvery,
-                    monitorEvery, runDir, threads, device, routing, initState, maxModels, maxSkippedSteps, resumePausedModels);
+                    monitorEvery, runDir, threads, device, routing, initState, initImport, maxModels, maxSkippedSteps, resumePausedModels);
         }
     }
 }

@@ -2,8 +2,10 @@ package dinostream.pipeline.train;
 
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Presets;
+import dinostream.model.io.DinoState;
 import dinostream.pipeline.records.CropSet;
 import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.snapshot.ModelVersion;
 import dinostream.pipeline.snapshot.Snapshot;
 import dinostream.pipeline.snapshot.SnapshotStore;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -19,6 +21,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The trainer operator with Flink's keyed test harness: batching, keyed state across a restore, snapshots. */
@@ -180,6 +183,114 @@ class DinoTrainerOperatorTest {
             List<TeacherUpdate> out = teachers(h);
             assertEquals(2, out.stream().filter(t -> t.modelId.equals("a")).count());   // init + step 1
             assertEquals(1, out.stream().filter(t -> t.modelId.equals("b")).count());   // init only
+        }
+    }
+
+    /** A state file at step 5 with weights from another seed than the trainer's: what --init-from gives. */
+    static Path initFile(Path dir, DinoConfig cfg) throws Exception {
+        DinoState s = DinoState.init(cfg, 42);
+        s.put(dinostream.model.dino.StateKeys.STEP, dinostream.model.io.TensorData.scalarLong(5));
+        Path p = dir.resolve("init.safetensors");
+        s.save(p);
+        return p;
+    }
+
+    /** A new model starts from the init file: its weights and its step; then it trains on from there. */
+    @Test
+    void aNewModelStartsFromTheInitFile(@TempDir Path dir) throws Exception {
+        Path file = initFile(dir, CFG);
+        TrainerOptions o = options(dir).initState(file.toUri().toString()).build();
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 4; i++) h.processElement(crops("a", i), i);
+            List<TeacherUpdate> out = teachers(h);
+            assertEquals(List.of(5L, 6L), out.stream().map(u -> u.step).toList());
+            assertEquals(ModelVersion.of(DinoState.load(file)), out.get(0).version, "the file's teacher");
+        }
+    }
+
+    /**
+     * A restored model is the checkpoint's, whatever --init-from says; a model the checkpoint does
+     * not hold starts from the file.
+     */
+    @Test
+    void aRestoredModelIgnoresTheInitFile(@TempDir Path dir) throws Exception {
+        OperatorSubtaskState checkpoint;
+        String stepOne;
+        try (var h = harness(options(dir).build())) {
+            h.open();
+            for (int i = 0; i < 4; i++) h.processElement(crops("a", i), i);
+            stepOne = teachers(h).get(1).version;
+            h.prepareSnapshotPreBarrier(1);
+            checkpoint = h.snapshot(1, 100);
+        }
+        Path file = initFile(dir, CFG);
+        try (var h = harness(options(dir).initState(file.toString()).build())) {
+            h.initializeState(checkpoint);
+            h.open();
+            h.processElement(crops("a", 4), 4);
+            h.processElement(crops("b", 0), 5);
+            List<TeacherUpdate> out = teachers(h);
+            assertEquals(List.of("a", "b"), out.stream().map(u -> u.modelId).toList());
+            assertEquals(1L, out.get(0).step, "a: restored at step 1");
+            assertEquals(stepOne, out.get(0).version);
+            assertEquals(5L, out.get(1).step, "b: new, from the file");
+            assertEquals(ModelVersion.of(DinoState.load(file)), out.get(1).version);
+        }
+    }
+
+    /**
+     * Where the client could not read the file, the trainer finds that it does not fit the job's
+     * configuration: the task fails with the same one-line reason, naming the preset that fits.
+     */
+    @Test
+    void anInitFileThatDoesNotFitFailsTheTaskClearly(@TempDir Path dir) throws Exception {
+        Path file = initFile(dir, Presets.get("fmnist-small"));
+        try (var h = harness(options(dir).initState(file.toUri().toString()).build())) {
+            h.open();
+            InitFile.InvalidInitFile e = assertThrows(InitFile.InvalidInitFile.class, () -> h.processElement(crops("a", 0), 0));
+            assertEquals(file.toUri() + " holds a ViT with dim 128, depth 4, img_size 28, but preset test has dim 32, depth 2, "
+                    + "img_size 16: use --preset fmnist-small (its backbone is the file's)", e.getMessage());
+        }
+        DinoConfig otherHead = CFG.copy();
+        otherHead.outDim = 128;
+        file = initFile(dir, otherHead);
+        try (var h = harness(options(dir).initState(file.toString()).build())) {
+            h.open();
+            InitFile.InvalidInitFile e = assertThrows(InitFile.InvalidInitFile.class, () -> h.processElement(crops("a", 0), 0));
+            assertTrue(e.getMessage().contains("holds a head with out_dim 128 (not 64) of preset test; the job's configuration was decided where "
+                    + "the file could not be read: give a --config with the file's head sizes"), e.getMessage());
+        }
+    }
+
+    /** The model module's torch-written fixtures of the official layouts, in the test preset's shapes. */
+    static Path officialFixture(String file) {
+        return Path.of(System.getProperty("basedir", ".")).resolve("../model/src/test/resources/fixtures/official-test").resolve(file)
+                .toAbsolutePath().normalize();
+    }
+
+    /**
+     * An official .pth read where the trainer runs: a full checkpoint gives the reference's state
+     * (its weights and step), a backbone-only release file both backbones and a head from the seed.
+     */
+    @Test
+    void aNewModelStartsFromAnOfficialPth(@TempDir Path dir) throws Exception {
+        DinoState reference = DinoState.load(officialFixture("in.safetensors"));
+        try (var h = harness(options(dir).initState(officialFixture("checkpoint.pth").toUri().toString()).build())) {
+            h.open();
+            for (int i = 0; i < 4; i++) h.processElement(crops("a", i), i);
+            List<TeacherUpdate> out = teachers(h);
+            assertEquals(List.of(reference.step(), reference.step() + 1), out.stream().map(u -> u.step).toList());
+            assertEquals(ModelVersion.of(reference), out.get(0).version, "the checkpoint's teacher");
+        }
+        // No --heads: the preset's (a release file names no architecture).
+        DinoState backbone = dinostream.model.io.OfficialCheckpoint.read(officialFixture("backbone.pth"),
+                new dinostream.model.io.OfficialCheckpoint.Options(CFG.heads, null, null, 7, CFG));
+        try (var h = harness(options(dir).seed(7).initState(officialFixture("backbone.pth").toString()).build())) {
+            h.open();
+            h.processElement(crops("a", 0), 0);
+            assertEquals(0L, teachers(h).get(0).step);
+            assertEquals(ModelVersion.of(backbone), teachers(h).get(0).version);
         }
     }
 }
