@@ -155,12 +155,7 @@ final class BenchEmbed implements Callable<Integer> {
         o.put("rounds", rounds);
         o.put("warmup", warmup);
         o.put("export_ms", Json.round((t1 - t0) / 1e6, 1));
-        o.set("loadavg_before", Json.array(loadBefore));
-        o.set("loadavg_after", Json.array(loadAfter));
-        o.put("cores", Runtime.getRuntime().availableProcessors());
-        o.put("java", System.getProperty("java.version"));
-        o.put("onnxruntime", VersionProvider.onnxRuntimeVersion());
-        o.put("dinostream", VersionProvider.version());
+        Proc.putRunEnvironment(o, loadBefore, loadAfter);
 
         if (json) Json.print(spec.commandLine().getOut(), o);
         else printTable(spec.commandLine().getOut(), o);
