@@ -6,7 +6,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchTrainStep.class, BenchPipeline.class, BenchSoak.class})
+        subcommands = {BenchTrainStep.class, BenchEmbed.class, BenchPipeline.class, BenchSoak.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;

@@ -129,12 +129,7 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("model_mb", Json.round(model.onnx().length / 1e6, 2));
         o.put("loss_first", lossFirst);
         o.put("loss_last", lossLast);
-        o.set("loadavg_before", Json.array(loadBefore));
-        o.set("loadavg_after", Json.array(loadAfter));
-        o.put("cores", Runtime.getRuntime().availableProcessors());
-        o.put("java", System.getProperty("java.version"));
-        o.put("onnxruntime", VersionProvider.onnxRuntimeVersion());
-        o.put("dinostream", VersionProvider.version());
+        Proc.putRunEnvironment(o, loadBefore, loadAfter);
 
         if (json) Json.print(spec.commandLine().getOut(), o);
         else printTable(spec.commandLine().getOut(), o);

@@ -1,5 +1,7 @@
 package dinostream.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,5 +33,15 @@ final class Proc {
         } catch (IOException | RuntimeException e) {
             return null;
         }
+    }
+
+    /** What a benchmark's numbers depend on besides its options: the load around it, cores and versions. */
+    static void putRunEnvironment(ObjectNode o, double[] loadBefore, double[] loadAfter) {
+        o.set("loadavg_before", Json.array(loadBefore));
+        o.set("loadavg_after", Json.array(loadAfter));
+        o.put("cores", Runtime.getRuntime().availableProcessors());
+        o.put("java", System.getProperty("java.version"));
+        o.put("onnxruntime", VersionProvider.onnxRuntimeVersion());
+        o.put("dinostream", VersionProvider.version());
     }
 }

@@ -169,6 +169,40 @@ class CliTest {
     }
 
     @Test
+    void benchEmbedWithoutATorchScriptTimesOnnxRuntimeAndSaysWhy() throws Exception {
+        Result r = run("bench", "embed", "--preset", "test", "--batch", "2", "--size", "8", "--iterations", "2", "--rounds", "1",
+                "--warmup", "1", "--threads", "1", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        JsonNode j = JSON.readTree(r.out());
+        assertTrue(j.get("ort_images_per_s").asDouble() > 0, j.toString());
+        assertTrue(j.get("torch_images_per_s").isNull(), j.toString());
+        assertTrue(j.get("ratio").isNull(), j.toString());
+        assertEquals("no --torch-script given", j.get("torch_note").asText());
+        assertEquals(8, j.get("size").asInt());
+        for (String k : List.of("loadavg_before", "loadavg_after", "threads", "batch", "cores", "onnxruntime")) {
+            assertTrue(j.has(k), "missing " + k + " in " + j);
+        }
+    }
+
+    /** The subprocess protocol of bench_embed_torch.py, played by a shell script (CI has no torch): 100 ms a forward. */
+    @Test
+    void benchEmbedAlternatesWithTheTorchSideAndReportsTheRatio() throws Exception {
+        Path fake = Files.writeString(dir.resolve("fake_torch.sh"), "echo '{\"ready\": true, \"torch\": \"fake\", \"threads\": 1}'\n"
+                + "while read cmd k; do [ \"$cmd\" = run ] || exit 0; ms=''; i=0\n"
+                + "  while [ $i -lt $k ]; do ms=\"$ms${ms:+,}100\"; i=$((i+1)); done; echo \"{\\\"ms\\\": [$ms]}\"; done\n");
+        Result r = run("bench", "embed", "--preset", "test", "--batch", "3", "--iterations", "2", "--rounds", "2", "--warmup", "1",
+                "--threads", "1", "--python", "/bin/sh", "--torch-script", fake.toString(), "--anchors", dir.toString(), "--json");
+        assertEquals(0, r.rc(), r.toString());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals("fake", j.get("torch").asText());
+        assertEquals(30.0, j.get("torch_images_per_s").asDouble(), 1e-9);
+        assertEquals(j.get("ort_images_per_s").asDouble() / 30.0, j.get("ratio").asDouble(), 1e-3);
+        // ort_ms_min is rounded to 0.01 ms, a few per cent of a test-preset forward
+        assertEquals(1.0, j.get("ratio_best").asDouble() * j.get("ort_ms_min").asDouble() / 100, 0.1);
+        assertTrue(r.err().contains("round 2/2"), r.err());
+    }
+
+    @Test
     void exportWritesBothInferenceModels() throws Exception {
         Path out = dir.resolve("export");
         Result r = run("export", "--state", state.toString(), "--out", out.toString(), "--json");

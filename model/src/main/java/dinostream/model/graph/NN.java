@@ -69,16 +69,19 @@ public final class NN {
      */
     public static Tensor gelu(Graph g, Tensor x) {
         Tensor[] cdfHolder = new Tensor[1];
+        // (x * 0.5) * (1 + erf(x / sqrt2)): the form ONNX Runtime's GeluFusion rewrites into one
+        // Gelu kernel in inference graphs (Div by sqrt2, not Mul by its inverse, is what it matches).
         Tensor y = g.noGrad(() -> {
-            Tensor e = g.node1("Erf", new Tensor[]{scale(g, x, 1 / Math.sqrt(2))}, x.dtype, x.shape());
-            Tensor cdf = scale(g, add(g, e, g.scalar(1, x.dtype)), 0.5);
-            cdfHolder[0] = cdf;
-            return mul(g, x, cdf);
+            Tensor e = g.node1("Erf", new Tensor[]{Elementwise.div(g, x, g.scalar(Math.sqrt(2), x.dtype))}, x.dtype, x.shape());
+            Tensor onePlusErf = add(g, e, g.scalar(1, x.dtype));
+            cdfHolder[0] = onePlusErf;
+            return mul(g, scale(g, x, 0.5), onePlusErf);
         });
         Tensor out = g.recording() && x.requiresGrad ? asRecorded(g, y, x) : y;
         g.record(new Tensor[]{x}, out, gy -> {
+            Tensor cdf = scale(g, cdfHolder[0], 0.5);
             Tensor pdf = scale(g, exp(g, scale(g, mul(g, x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-            return new Tensor[]{mul(g, gy[0], add(g, cdfHolder[0], mul(g, x, pdf)))};
+            return new Tensor[]{mul(g, gy[0], add(g, cdf, mul(g, x, pdf)))};
         });
         return out;
     }
