@@ -177,7 +177,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         for (int v = 0; v < buffers.length; v++) buffers[v] = FloatBuffer.wrap(m.views[v]);
 
         long stepBefore = m.session.step();
-        TrainSession.Hyper hyper = schedule.at(stepBefore);
+        // The schedule's own step: counted from where this job started the model (see TrainerProgress).
+        TrainSession.Hyper hyper = schedule.at(Math.max(0, stepBefore - m.progress.scheduleOrigin));
         long t0 = System.nanoTime();
         TrainSession.Stats stats;
         try {
@@ -336,7 +337,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             state = initialState();
             LOG.info("model {}: initialized from {}", modelId, options.initState() != null ? options.initState() : "seed " + options.seed());
         }
-        if (progress == null) progress = new TrainerProgress();
+        if (progress == null) {
+            progress = new TrainerProgress();
+            progress.scheduleOrigin = state.step();
+        }
         boolean resumed = progress.paused && options.resumePausedModels();
         if (resumed) {
             progress.paused = false;
@@ -457,6 +461,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         c.skippedSteps = p.skippedSteps;
         c.consecutiveSkips = p.consecutiveSkips;
         c.paused = p.paused;
+        c.scheduleOrigin = p.scheduleOrigin;
         return c;
     }
 

@@ -12,6 +12,12 @@ public class TrainerProgress {
     public int consecutiveSkips;
     /** Paused after too many skipped steps in a row: no training until a restart with --resume-paused-models. */
     public boolean paused;
+    /**
+     * The state's step when this job created the model (0 from random weights, the file's step with
+     * --init-from). Schedules count from here, so a model continued from a converged checkpoint warms
+     * up again instead of jumping to the peak learning rate; added later, so older checkpoints restore 0.
+     */
+    public long scheduleOrigin;
 
     public TrainerProgress() {}
 }

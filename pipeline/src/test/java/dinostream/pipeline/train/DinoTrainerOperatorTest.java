@@ -207,6 +207,11 @@ class DinoTrainerOperatorTest {
             assertEquals(List.of(5L, 6L), out.stream().map(u -> u.step).toList());
             assertEquals(ModelVersion.of(DinoState.load(file)), out.get(0).version, "the file's teacher");
         }
+        // Its schedule counts from the file's step: the first step is the warm-up's first (lr 0), not step 5's.
+        String first = Files.readAllLines(dir.resolve("metrics.jsonl")).get(0);
+        assertTrue(first.contains("\"lr\":0.0,"), first);
+        double lrAt5 = options(dir).build().trainingSchedule().at(5).lr();
+        assertTrue(lrAt5 > 0, "the negative control: step 5 of the warm-up has a learning rate, " + lrAt5);
     }
 
     /**
