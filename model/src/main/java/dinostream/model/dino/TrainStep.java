@@ -71,8 +71,26 @@ public final class TrainStep {
     /** What one step produces: the next state by key and the monitoring scalars. */
     public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl, Tensor teacherFeatures) {}
 
-    /** Emits one iteration into {@code g}. */
+    /**
+     * Emits one iteration into {@code g}. Under bf16 the forward and backward matrix products round
+     * their operands and results to bf16 (emulated on float32: model/docs/algorithm.md §5, "Mixed
+     * precision"); nothing else changes, the state stays float32.
+     */
     public static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in) {
+        return g.withProductPrecision(productPrecision(c), () -> emitStep(g, c, batch, in));
+    }
+
+    /** The type the products are rounded to, null for fp32. */
+    static DType productPrecision(DinoConfig c) {
+        return switch (c.precision()) {
+            case FP32 -> null;
+            case BF16 -> DType.BFLOAT16;
+            case FP16 -> throw new IllegalArgumentException(
+                    "precision fp16 (with loss scaling) is not implemented yet; use fp32 or bf16");
+        };
+    }
+
+    private static Outputs emitStep(Graph g, DinoConfig c, int batch, Inputs in) {
         List<ParamSpec> specs = ParamSpec.of(c);
         Map<String, Tensor> student = new HashMap<>(), teacher = new HashMap<>();
         for (ParamSpec s : specs) {

@@ -54,6 +54,8 @@ public final class Graph {
     private final Graph outer;
     private boolean recording = true;
     private int counter;
+    private DType productPrecision;                                       // null: products in their operands' type
+    private final Set<String> rounded = new HashSet<>();                  // values already at productPrecision
 
     public Graph(String graphName) {
         this(graphName, null);
@@ -221,6 +223,34 @@ public final class Graph {
         } finally {
             recording = was;
         }
+    }
+
+    /**
+     * Builds a part of the graph whose matrix products ({@link Linear}) round their operands and
+     * results to {@code precision} and back (mixed precision emulated in float32; null: none).
+     */
+    public <T> T withProductPrecision(DType precision, Supplier<T> body) {
+        DType was = productPrecision;
+        productPrecision = precision;
+        try {
+            return body.get();
+        } finally {
+            productPrecision = was;
+        }
+    }
+
+    /** The precision products are rounded to here, or null. */
+    public DType productPrecision() {
+        return productPrecision;
+    }
+
+    /** Whether {@code t} is the result of rounding to the product precision (rounding it again changes nothing). */
+    boolean isRounded(Tensor t) {
+        return rounded.contains(renamed.getOrDefault(t.name, t.name));
+    }
+
+    void markRounded(Tensor t) {
+        rounded.add(t.name);
     }
 
     void tapeConsumed() {
