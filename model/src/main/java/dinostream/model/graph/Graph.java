@@ -55,6 +55,7 @@ public final class Graph {
     private boolean recording = true;
     private int counter;
     private DType productPrecision;                                       // null: products in their operands' type
+    private boolean nativeProducts;
     private final Set<String> rounded = new HashSet<>();                  // values already at productPrecision
 
     public Graph(String graphName) {
@@ -230,13 +231,30 @@ public final class Graph {
      * results to {@code precision} and back (mixed precision emulated in float32; null: none).
      */
     public <T> T withProductPrecision(DType precision, Supplier<T> body) {
+        return withProductPrecision(precision, false, body);
+    }
+
+    /**
+     * As {@link #withProductPrecision(DType, Supplier)}; with {@code nativeTypes} the products run on
+     * tensors of that type instead (Cast to it, the product, Cast back): the graph for providers that
+     * have such kernels (CUDA), which ONNX Runtime's CPU provider cannot run.
+     */
+    public <T> T withProductPrecision(DType precision, boolean nativeTypes, Supplier<T> body) {
         DType was = productPrecision;
+        boolean wasNative = nativeProducts;
         productPrecision = precision;
+        nativeProducts = nativeTypes;
         try {
             return body.get();
         } finally {
             productPrecision = was;
+            nativeProducts = wasNative;
         }
+    }
+
+    /** Whether products run on tensors of {@link #productPrecision} (not rounded float32 ones). */
+    public boolean nativeProducts() {
+        return nativeProducts;
     }
 
     /** The precision products are rounded to here, or null. */

@@ -1,5 +1,6 @@
 package dinostream.model.graph;
 
+import static dinostream.model.graph.Elementwise.cast;
 import static dinostream.model.graph.Reductions.sumTo;
 
 /**
@@ -20,7 +21,13 @@ public final class Linear {
         long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
         long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
         if (k != kb) throw new IllegalArgumentException("gemm inner dimensions differ: " + a + ", " + b);
-        if (g.productPrecision() != null) {
+        DType p = g.productPrecision();
+        if (p != null && g.nativeProducts()) {
+            DType out = a.dtype == p && b.dtype == p ? p : a.dtype == p ? b.dtype : a.dtype;
+            Tensor y = gemmNode(g, cast(g, a, p), cast(g, b, p), c == null ? null : cast(g, c, p), transA, transB, m, n);
+            return cast(g, y, out);
+        }
+        if (p != null) {
             a = rounded(g, a);
             b = rounded(g, b);
             if (c != null) c = rounded(g, c);
@@ -58,7 +65,12 @@ public final class Linear {
         long[] out = java.util.Arrays.copyOf(batch, batch.length + 2);
         out[batch.length] = as[as.length - 2];
         out[batch.length + 1] = bs[bs.length - 1];
-        if (g.productPrecision() != null) return rounded(g, matmulNode(g, rounded(g, a), rounded(g, b), out));
+        DType p = g.productPrecision();
+        if (p != null && g.nativeProducts()) {
+            DType outType = a.dtype == p && b.dtype == p ? p : a.dtype == p ? b.dtype : a.dtype;
+            return cast(g, matmulNode(g, cast(g, a, p), cast(g, b, p), out), outType);
+        }
+        if (p != null) return rounded(g, matmulNode(g, rounded(g, a), rounded(g, b), out));
         return matmulNode(g, a, b, out);
     }
 

@@ -88,4 +88,30 @@ class TrainStepModelTest {
                 () -> TrainStep.build(c.copy().precision(DinoConfig.Precision.FP16), 2));
         assertTrue(e.getMessage().contains("fp16"), e.getMessage());
     }
+
+    /** The native bf16 graph (for CUDA; never run here): every product on bf16 tensors, valid for the checker. */
+    @Test
+    void nativeBf16GraphHasBf16ProductsAndPassesTheChecker() throws Exception {
+        DinoConfig c = Presets.get("test").precision(DinoConfig.Precision.BF16);
+        byte[] onnx = TrainStep.buildNative(c, 2).onnx();
+        OnnxChecker.check(onnx);
+        var graph = ai.onnx.proto.OnnxMl.ModelProto.parseFrom(onnx).getGraph();
+        Map<String, ai.onnx.proto.OnnxMl.NodeProto> producer = new java.util.HashMap<>();
+        for (var n : graph.getNodeList()) for (String o : n.getOutputList()) producer.put(o, n);
+        int products = 0;
+        for (var n : graph.getNodeList()) {
+            if (!n.getOpType().equals("Gemm") && !n.getOpType().equals("MatMul")) continue;
+            products++;
+            for (String in : n.getInputList()) {
+                // A bf16 operand is a Cast to bf16, or a bf16 product or gradient (Transpose, Gemm, ...) itself made of them.
+                var p = producer.get(in);
+                assertTrue(p != null, n.getName() + " reads graph input " + in);
+                if (p.getOpType().equals("Cast")) {
+                    assertEquals(ai.onnx.proto.OnnxMl.TensorProto.DataType.BFLOAT16_VALUE, p.getAttribute(0).getI(), n.getName() + " reads " + in);
+                }
+            }
+        }
+        assertTrue(products > 0);
+        assertThrows(IllegalArgumentException.class, () -> TrainStep.buildNative(Presets.get("test"), 2));
+    }
 }
