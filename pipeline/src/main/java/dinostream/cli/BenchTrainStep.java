@@ -34,6 +34,9 @@ final class BenchTrainStep implements Callable<Integer> {
     @Option(names = "--preset", paramLabel = "P", required = true, description = "The configuration to time.")
     String preset;
 
+    @picocli.CommandLine.Mixin
+    PrecisionOption precision;
+
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per step (default: ${DEFAULT-VALUE}).")
     int batch;
 
@@ -63,11 +66,11 @@ final class BenchTrainStep implements Callable<Integer> {
     public Integer call() {
         checkOptions();
         PrintWriter err = spec.commandLine().getErr();
-        DinoConfig cfg = ModelOptions.preset(spec, preset);
+        DinoConfig cfg = precision.apply(ModelOptions.preset(spec, preset), spec);
         RuntimeOptions options = RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning);
         double[] loadBefore = Proc.loadAverage();
 
-        err.printf("[bench] %s, batch %d, %d thread%s: building the train step%s...%n", preset, batch, options.effectiveThreads(),
+        err.printf("[bench] %s, batch %d, %d thread%s: building the train step%s...%n", preset + " " + cfg.precision().id(), batch, options.effectiveThreads(),
                 options.effectiveThreads() == 1 ? "" : "s", loop > 1 ? " (Loop of " + loop + " steps)" : "");
         long t0 = System.nanoTime();
         TrainStep.Model model = loop == 1 ? TrainStep.build(cfg, batch) : TrainStep.buildLoop(cfg, batch, loop);
@@ -123,6 +126,7 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("steps", steps);
         o.put("warmup", warmup);
         o.put("loop", loop);
+        o.put("precision", cfg.precision().id());
         o.put("build_ms", Json.round((t1 - t0) / 1e6, 1));
         o.put("session_ms", Json.round(sessionNs / 1e6, 1));
         o.put("nodes", model.nodes());

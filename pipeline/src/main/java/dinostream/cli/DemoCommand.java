@@ -67,6 +67,9 @@ final class DemoCommand implements Callable<Integer> {
     ModelOptions model;
 
     @Mixin
+    PrecisionOption precision;
+
+    @Mixin
     StartFromOptions startFrom;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "200", description = "Images per second into Kafka, like a camera feed (default: ${DEFAULT-VALUE}).")
@@ -102,7 +105,7 @@ final class DemoCommand implements Callable<Integer> {
         if (!(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
-        StartFromOptions.Resolved start = startFrom.resolve(ModelOptions.resolve(model, "fmnist-small", spec),
+        StartFromOptions.Resolved start = startFrom.resolve(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec),
                 dinostream.pipeline.job.Deployment.LOCAL, false, 0, spec);
         DinoConfig cfg = start.config();
         Path dir = out.toAbsolutePath();

@@ -55,6 +55,9 @@ final class TrainCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true)
     ModelOptions model;
 
+    @Mixin
+    PrecisionOption precision;
+
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per train step (default: ${DEFAULT-VALUE}).")
     int batch;
 
@@ -214,7 +217,7 @@ final class TrainCommand implements Callable<Integer> {
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");
         // Last: it may read a large file.
-        StartFromOptions.Resolved start = startFrom.resolve(ModelOptions.resolve(model, "fmnist-tiny", spec), where, sharedFileSystem, seed, spec);
+        StartFromOptions.Resolved start = startFrom.resolve(precision.apply(ModelOptions.resolve(model, "fmnist-tiny", spec), spec), where, sharedFileSystem, seed, spec);
         DinoConfig cfg = start.config();
 
         JobOptions.Builder b = JobOptions.builder()

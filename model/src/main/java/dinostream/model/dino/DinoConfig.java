@@ -50,6 +50,27 @@ public final class DinoConfig {
     @JsonProperty("std") public double[] std;
     /** Name of the preset this configuration came from, if any. */
     @JsonProperty("preset") public String preset;
+    /**
+     * Precision of the train step's matrix products: "fp32", "bf16" or "fp16" (model/docs/algorithm.md
+     * §5, "Mixed precision"). Null means fp32 and is what fp32 is stored as, so that an fp32
+     * configuration's JSON, and with it every fp32 graph and state file, stays as it was.
+     */
+    @JsonProperty("precision") public String precision;
+
+    /** The precisions a configuration may name. */
+    public enum Precision {
+        FP32, BF16, FP16;
+
+        public String id() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        public static Precision of(String id) {
+            if (id == null) return FP32;
+            for (Precision p : values()) if (p.id().equals(id)) return p;
+            throw new IllegalArgumentException("precision must be fp32, bf16 or fp16, got " + id);
+        }
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
@@ -74,6 +95,17 @@ public final class DinoConfig {
 
     public DinoConfig copy() {
         return fromJson(toJson());
+    }
+
+    /** The products' precision ({@link Precision#FP32} when the field is absent). */
+    public Precision precision() {
+        return Precision.of(precision);
+    }
+
+    /** Sets the precision; fp32 is stored as absent (see {@link #precision}). */
+    public DinoConfig precision(Precision p) {
+        precision = p == Precision.FP32 ? null : p.id();
+        return this;
     }
 
     public int gridSize() { return imgSize / patch; }
@@ -119,6 +151,11 @@ public final class DinoConfig {
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) bad.add("beta1 and beta2 must be in [0, 1)");
         if (!(clipGrad >= 0) || !Double.isFinite(clipGrad)) bad.add("clip_grad must be >= 0 (0: no clipping), got " + clipGrad);
         if (!(mlpRatio > 0) || !Double.isFinite(mlpRatio)) bad.add("mlp_ratio must be > 0");
+        try {
+            precision(precision());   // "fp32" written out is stored as absent
+        } catch (IllegalArgumentException e) {
+            bad.add(e.getMessage());
+        }
         if (!bad.isEmpty()) throw new IllegalArgumentException("invalid configuration: " + String.join("; ", bad));
         return this;
     }

@@ -71,8 +71,31 @@ public final class TrainStep {
     /** What one step produces: the next state by key and the monitoring scalars. */
     public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl, Tensor teacherFeatures) {}
 
-    /** Emits one iteration into {@code g}. */
+    /**
+     * Emits one iteration into {@code g}. Under bf16 the forward and backward matrix products round
+     * their operands and results to bf16 (emulated on float32: model/docs/algorithm.md §5, "Mixed
+     * precision"); nothing else changes, the state stays float32.
+     */
     public static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in) {
+        return emit(g, c, batch, in, false);
+    }
+
+    /** As {@link #emit(Graph, DinoConfig, int, Inputs)}; {@code nativeProducts}: the products on bf16 tensors (see {@link #buildNative}). */
+    static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in, boolean nativeProducts) {
+        return g.withProductPrecision(productPrecision(c), nativeProducts, () -> emitStep(g, c, batch, in));
+    }
+
+    /** The type the products are rounded to, null for fp32. */
+    static DType productPrecision(DinoConfig c) {
+        return switch (c.precision()) {
+            case FP32 -> null;
+            case BF16 -> DType.BFLOAT16;
+            case FP16 -> throw new IllegalArgumentException(
+                    "precision fp16 (with loss scaling) is not implemented yet; use fp32 or bf16");
+        };
+    }
+
+    private static Outputs emitStep(Graph g, DinoConfig c, int batch, Inputs in) {
         List<ParamSpec> specs = ParamSpec.of(c);
         Map<String, Tensor> student = new HashMap<>(), teacher = new HashMap<>();
         for (ParamSpec s : specs) {
@@ -184,6 +207,21 @@ public final class TrainStep {
 
     /** The single-step model. */
     public static Model build(DinoConfig c, int batch) {
+        return build(c, batch, false);
+    }
+
+    /**
+     * The single-step model of a bf16 configuration with its products on bf16 tensors (Cast to
+     * BFLOAT16, Gemm or MatMul, Cast back; the gradients likewise), for providers with bf16 kernels
+     * (CUDA). ONNX Runtime's CPU provider has none, so this graph is only checked (ONNX checker), not
+     * run here; {@link #build} is the emulated form every provider runs.
+     */
+    public static Model buildNative(DinoConfig c, int batch) {
+        if (c.precision() != DinoConfig.Precision.BF16) throw new IllegalArgumentException("a native low-precision graph needs precision bf16");
+        return build(c, batch, true);
+    }
+
+    private static Model build(DinoConfig c, int batch, boolean nativeProducts) {
         Graph g = new Graph("dino_train_step");
         Map<String, Tensor> state = declareState(g, c, "");
         Tensor[] crops = new Tensor[c.nCrops()];
@@ -193,7 +231,7 @@ public final class TrainStep {
         Inputs in = new Inputs(state, crops,
                 g.input(LR, DType.FLOAT), g.input(WEIGHT_DECAY, DType.FLOAT), g.input(TEACHER_TEMP, DType.FLOAT),
                 g.input(MOMENTUM, DType.FLOAT), g.input(FREEZE_LAST_LAYER, DType.BOOL), masks);
-        Outputs out = emit(g, c, batch, in);
+        Outputs out = emit(g, c, batch, in, nativeProducts);
         for (String key : StateKeys.all(c)) g.output(out.next().get(key), StateKeys.NEXT + key);
         g.output(out.loss(), LOSS);
         g.output(out.teacherEntropy(), TEACHER_ENTROPY);

@@ -7,7 +7,10 @@ public enum DType {
     FLOAT(TensorProto.DataType.FLOAT_VALUE, 4),
     DOUBLE(TensorProto.DataType.DOUBLE_VALUE, 8),
     INT64(TensorProto.DataType.INT64_VALUE, 8),
-    BOOL(TensorProto.DataType.BOOL_VALUE, 1);
+    BOOL(TensorProto.DataType.BOOL_VALUE, 1),
+    /** Mixed-precision products only (no constants of this type are written). */
+    BFLOAT16(TensorProto.DataType.BFLOAT16_VALUE, 2),
+    FLOAT16(TensorProto.DataType.FLOAT16_VALUE, 2);
 
     public final int onnx;
     public final int bytes;
@@ -18,6 +21,6 @@ public enum DType {
     }
 
     public boolean isFloating() {
-        return this == FLOAT || this == DOUBLE;
+        return this == FLOAT || this == DOUBLE || this == BFLOAT16 || this == FLOAT16;
     }
 }

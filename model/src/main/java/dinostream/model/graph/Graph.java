@@ -54,6 +54,9 @@ public final class Graph {
     private final Graph outer;
     private boolean recording = true;
     private int counter;
+    private DType productPrecision;                                       // null: products in their operands' type
+    private boolean nativeProducts;
+    private final Set<String> rounded = new HashSet<>();                  // values already at productPrecision
 
     public Graph(String graphName) {
         this(graphName, null);
@@ -221,6 +224,51 @@ public final class Graph {
         } finally {
             recording = was;
         }
+    }
+
+    /**
+     * Builds a part of the graph whose matrix products ({@link Linear}) round their operands and
+     * results to {@code precision} and back (mixed precision emulated in float32; null: none).
+     */
+    public <T> T withProductPrecision(DType precision, Supplier<T> body) {
+        return withProductPrecision(precision, false, body);
+    }
+
+    /**
+     * As {@link #withProductPrecision(DType, Supplier)}; with {@code nativeTypes} the products run on
+     * tensors of that type instead (Cast to it, the product, Cast back): the graph for providers that
+     * have such kernels (CUDA), which ONNX Runtime's CPU provider cannot run.
+     */
+    public <T> T withProductPrecision(DType precision, boolean nativeTypes, Supplier<T> body) {
+        DType was = productPrecision;
+        boolean wasNative = nativeProducts;
+        productPrecision = precision;
+        nativeProducts = nativeTypes;
+        try {
+            return body.get();
+        } finally {
+            productPrecision = was;
+            nativeProducts = wasNative;
+        }
+    }
+
+    /** Whether products run on tensors of {@link #productPrecision} (not rounded float32 ones). */
+    public boolean nativeProducts() {
+        return nativeProducts;
+    }
+
+    /** The precision products are rounded to here, or null. */
+    public DType productPrecision() {
+        return productPrecision;
+    }
+
+    /** Whether {@code t} is the result of rounding to the product precision (rounding it again changes nothing). */
+    boolean isRounded(Tensor t) {
+        return rounded.contains(renamed.getOrDefault(t.name, t.name));
+    }
+
+    void markRounded(Tensor t) {
+        rounded.add(t.name);
     }
 
     void tapeConsumed() {

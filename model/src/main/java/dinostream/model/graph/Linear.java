@@ -1,8 +1,14 @@
 package dinostream.model.graph;
 
+import static dinostream.model.graph.Elementwise.cast;
 import static dinostream.model.graph.Reductions.sumTo;
 
-/** Matrix products, each followed by its gradient rule. */
+/**
+ * Matrix products, each followed by its gradient rule. Under a graph's product precision
+ * ({@link Graph#withProductPrecision}) every product, those the gradient rules emit included, reads
+ * operands rounded to that precision and its result is rounded too, as torch.autocast's bf16 matmul
+ * returns bf16; the accumulation stays float32.
+ */
 public final class Linear {
     private Linear() {}
 
@@ -15,6 +21,21 @@ public final class Linear {
         long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
         long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
         if (k != kb) throw new IllegalArgumentException("gemm inner dimensions differ: " + a + ", " + b);
+        DType p = g.productPrecision();
+        if (p != null && g.nativeProducts()) {
+            DType out = a.dtype == p && b.dtype == p ? p : a.dtype == p ? b.dtype : a.dtype;
+            Tensor y = gemmNode(g, cast(g, a, p), cast(g, b, p), c == null ? null : cast(g, c, p), transA, transB, m, n);
+            return cast(g, y, out);
+        }
+        if (p != null) {
+            a = rounded(g, a);
+            b = rounded(g, b);
+            if (c != null) c = rounded(g, c);
+        }
+        return rounded(g, gemmNode(g, a, b, c, transA, transB, m, n));
+    }
+
+    private static Tensor gemmNode(Graph g, Tensor a, Tensor b, Tensor c, boolean transA, boolean transB, long m, long n) {
         Tensor[] in = c == null ? new Tensor[]{a, b} : new Tensor[]{a, b, c};
         Tensor y = g.node1("Gemm", in, a.dtype, new long[]{m, n}, Attr.i("transA", transA ? 1 : 0), Attr.i("transB", transB ? 1 : 0));
         g.record(in, y, gy -> {
@@ -44,10 +65,36 @@ public final class Linear {
         long[] out = java.util.Arrays.copyOf(batch, batch.length + 2);
         out[batch.length] = as[as.length - 2];
         out[batch.length + 1] = bs[bs.length - 1];
+        DType p = g.productPrecision();
+        if (p != null && g.nativeProducts()) {
+            DType outType = a.dtype == p && b.dtype == p ? p : a.dtype == p ? b.dtype : a.dtype;
+            return cast(g, matmulNode(g, cast(g, a, p), cast(g, b, p), out), outType);
+        }
+        if (p != null) return rounded(g, matmulNode(g, rounded(g, a), rounded(g, b), out));
+        return matmulNode(g, a, b, out);
+    }
+
+    private static Tensor matmulNode(Graph g, Tensor a, Tensor b, long[] out) {
         Tensor y = g.node1("MatMul", new Tensor[]{a, b}, a.dtype, out);
         g.record(new Tensor[]{a, b}, y, gy -> new Tensor[]{
                 a.requiresGrad ? sumTo(g, matmul(g, gy[0], transposeLast(g, b)), a.shape()) : null,
                 b.requiresGrad ? sumTo(g, matmul(g, transposeLast(g, a), gy[0]), b.shape()) : null});
+        return y;
+    }
+
+    /**
+     * x rounded to the graph's product precision and back to its own type (x itself without one, or
+     * when x was rounded already). Its gradient is the incoming gradient rounded the same way
+     * (straight through, as autocast's backward casts a bf16 value's gradient), marked as rounded so
+     * that the backward products read it without rounding it twice.
+     */
+    static Tensor rounded(Graph g, Tensor x) {
+        DType p = g.productPrecision();
+        if (p == null || x.dtype == p || g.isRounded(x)) return x;
+        Tensor narrow = g.node1("Cast", new Tensor[]{x}, p, x.shape(), Attr.i("to", p.onnx));
+        Tensor y = g.node1("Cast", new Tensor[]{narrow}, x.dtype, x.shape(), Attr.i("to", x.dtype.onnx));
+        g.markRounded(y);
+        g.record(new Tensor[]{x}, y, gy -> new Tensor[]{rounded(g, gy[0])});
         return y;
     }
 

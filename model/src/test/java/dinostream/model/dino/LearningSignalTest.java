@@ -18,7 +18,11 @@ class LearningSignalTest {
     record Run(double[] loss, double[] kl) {}
 
     static Run run(float lr, float momentum, double centerMomentum, int steps) {
-        DinoConfig c = Presets.get("test");
+        return run(lr, momentum, centerMomentum, steps, DinoConfig.Precision.FP32);
+    }
+
+    static Run run(float lr, float momentum, double centerMomentum, int steps, DinoConfig.Precision precision) {
+        DinoConfig c = Presets.get("test").precision(precision);
         c.centerMomentum = centerMomentum;
         int batch = 8;
         Random rnd = new Random(7);
@@ -65,5 +69,14 @@ class LearningSignalTest {
         assertTrue(mean(ok.kl, 35, 40) < 0.3 * mean(ok.kl, 0, 5), "KL " + mean(ok.kl, 0, 5) + " -> " + mean(ok.kl, 35, 40));
         Run reversed = run(-3e-3f, 0.996f, 0.9, 40);
         assertTrue(mean(reversed.kl, 35, 40) > mean(reversed.kl, 0, 5), "KL fell with a reversed update");
+    }
+
+    /** The emulated bf16 step learns as the float32 one does (the same check, the same thresholds). */
+    @Test
+    void bf16StepLearnsToo() {
+        Run ok = run(3e-3f, 0.996f, 0.9, 40, DinoConfig.Precision.BF16);
+        assertTrue(mean(ok.kl, 35, 40) < 0.3 * mean(ok.kl, 0, 5), "bf16 KL " + mean(ok.kl, 0, 5) + " -> " + mean(ok.kl, 35, 40));
+        double[] l = run(3e-3f, 1f, 1.0, 30, DinoConfig.Precision.BF16).loss;
+        assertTrue(mean(l, 25, 30) < 0.75 * mean(l, 0, 3), "bf16 loss " + mean(l, 0, 3) + " -> " + mean(l, 25, 30));
     }
 }

@@ -55,4 +55,63 @@ class TrainStepModelTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, c::validate);
         assertTrue(e.getMessage().contains("divisible by heads"), e.getMessage());
     }
+
+    /** fp32 written out builds the very bytes of the default; bf16 feeds every product from a bf16 round trip. */
+    @Test
+    void bf16RoundsEveryProductOperandAndFp32StaysByteIdentical() throws Exception {
+        DinoConfig c = Presets.get("test");
+        byte[] plain = TrainStep.build(c, 2).onnx();
+        assertTrue(java.util.Arrays.equals(plain, TrainStep.build(c.copy().precision(DinoConfig.Precision.FP32), 2).onnx()));
+        byte[] bf16 = TrainStep.build(c.copy().precision(DinoConfig.Precision.BF16), 2).onnx();
+        OnnxChecker.check(bf16);
+        var graph = ai.onnx.proto.OnnxMl.ModelProto.parseFrom(bf16).getGraph();
+        Map<String, ai.onnx.proto.OnnxMl.NodeProto> producer = new java.util.HashMap<>();
+        for (var n : graph.getNodeList()) for (String o : n.getOutputList()) producer.put(o, n);
+        int products = 0;
+        for (var n : graph.getNodeList()) {
+            if (!n.getOpType().equals("Gemm") && !n.getOpType().equals("MatMul")) continue;
+            products++;
+            for (String in : n.getInputList()) {
+                var p = producer.get(in);
+                assertTrue(p != null && p.getOpType().equals("Cast")
+                        && producer.get(p.getInput(0)).getOpType().equals("Cast")
+                        && producer.get(p.getInput(0)).getAttribute(0).getI() == ai.onnx.proto.OnnxMl.TensorProto.DataType.BFLOAT16_VALUE,
+                        n.getName() + " reads " + in + " without a bf16 round trip");
+            }
+        }
+        int plainProducts = 0;
+        for (var n : ai.onnx.proto.OnnxMl.ModelProto.parseFrom(plain).getGraph().getNodeList()) {
+            if (n.getOpType().equals("Gemm") || n.getOpType().equals("MatMul")) plainProducts++;
+        }
+        assertEquals(plainProducts, products);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> TrainStep.build(c.copy().precision(DinoConfig.Precision.FP16), 2));
+        assertTrue(e.getMessage().contains("fp16"), e.getMessage());
+    }
+
+    /** The native bf16 graph (for CUDA; never run here): every product on bf16 tensors, valid for the checker. */
+    @Test
+    void nativeBf16GraphHasBf16ProductsAndPassesTheChecker() throws Exception {
+        DinoConfig c = Presets.get("test").precision(DinoConfig.Precision.BF16);
+        byte[] onnx = TrainStep.buildNative(c, 2).onnx();
+        OnnxChecker.check(onnx);
+        var graph = ai.onnx.proto.OnnxMl.ModelProto.parseFrom(onnx).getGraph();
+        Map<String, ai.onnx.proto.OnnxMl.NodeProto> producer = new java.util.HashMap<>();
+        for (var n : graph.getNodeList()) for (String o : n.getOutputList()) producer.put(o, n);
+        int products = 0;
+        for (var n : graph.getNodeList()) {
+            if (!n.getOpType().equals("Gemm") && !n.getOpType().equals("MatMul")) continue;
+            products++;
+            for (String in : n.getInputList()) {
+                // A bf16 operand is a Cast to bf16, or a bf16 product or gradient (Transpose, Gemm, ...) itself made of them.
+                var p = producer.get(in);
+                assertTrue(p != null, n.getName() + " reads graph input " + in);
+                if (p.getOpType().equals("Cast")) {
+                    assertEquals(ai.onnx.proto.OnnxMl.TensorProto.DataType.BFLOAT16_VALUE, p.getAttribute(0).getI(), n.getName() + " reads " + in);
+                }
+            }
+        }
+        assertTrue(products > 0);
+        assertThrows(IllegalArgumentException.class, () -> TrainStep.buildNative(Presets.get("test"), 2));
+    }
 }
