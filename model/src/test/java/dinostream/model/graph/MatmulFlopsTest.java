@@ -1,10 +1,14 @@
 package dinostream.model.graph;
 
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Presets;
+import dinostream.model.dino.TrainStep;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MatmulFlopsTest {
     @Test
@@ -28,6 +32,14 @@ class MatmulFlopsTest {
         Tensor y = Reductions.reduceSum(g, Linear.gemm(g, x, w, null, false, false), false, 0, 1);
         Autodiff.gradients(g, y, List.of(w));
         assertEquals(96 + 96, g.matmulFlops());
+    }
+
+    @Test
+    void aLoopModelCountsItsBodyOncePerStep() {
+        DinoConfig c = Presets.get("test");
+        long one = TrainStep.build(c, 2).matmulFlops();
+        assertTrue(one > 0);
+        assertEquals(3 * one, TrainStep.buildLoop(c, 2, 3).matmulFlops());
     }
 
     @Test
