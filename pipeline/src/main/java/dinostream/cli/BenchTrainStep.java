@@ -6,6 +6,7 @@ import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Schedules.TrainingSchedule;
 import dinostream.model.dino.TrainStep;
 import dinostream.model.io.DinoState;
+import dinostream.model.runtime.MatMulPeak;
 import dinostream.model.runtime.RuntimeOptions;
 import dinostream.model.runtime.TrainSession;
 import picocli.CommandLine.Command;
@@ -14,7 +15,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -62,12 +69,28 @@ final class BenchTrainStep implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object on stdout instead of a table.")
     boolean json;
 
+    @Option(names = "--profile", paramLabel = "FILE",
+            description = {"Run ONNX Runtime's profiler, keep its trace in FILE, and add per-operator and per-phase sums of the timed runs",
+                    "(the profiler itself slows the step a little: time without it)."})
+    Path profile;
+
+    @Option(names = "--ort", paramLabel = "KEY=VALUE",
+            description = {"A further ONNX Runtime session setting, repeatable: a session config entry (e.g. session.intra_op.allow_spinning=1),",
+                    "graph_optimization_level=basic|extended|all, memory_pattern=0|1, cpu_arena=0|1."})
+    Map<String, String> ort = new LinkedHashMap<>();
+
+    @Option(names = "--peak-size", paramLabel = "N", defaultValue = "2048",
+            description = "Side of the fp32 N×N MatMul that measures the machine's peak in the same run; 0 skips it (default: ${DEFAULT-VALUE}).")
+    int peakSize;
+
     @Override
     public Integer call() {
         checkOptions();
         PrintWriter err = spec.commandLine().getErr();
         DinoConfig cfg = precision.apply(ModelOptions.preset(spec, preset), spec);
-        RuntimeOptions options = RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning);
+        RuntimeOptions options = RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning).withOrt(ort);
+        String profilePrefix = profile == null ? null : profilePrefix();
+        if (profilePrefix != null) options = options.withProfiling(profilePrefix);
         double[] loadBefore = Proc.loadAverage();
 
         err.printf("[bench] %s, batch %d, %d thread%s: building the train step%s...%n", preset + " " + cfg.precision().id(), batch, options.effectiveThreads(),
@@ -83,6 +106,7 @@ final class BenchTrainStep implements Callable<Integer> {
         double[] runMs = new double[steps];
         float lossFirst = Float.NaN, lossLast = Float.NaN;
         long sessionNs;
+        TraceProfile trace = null;
         // Timed alone: state init and crop generation above are not part of opening a session.
         long ts = System.nanoTime();
         try (TrainSession s = new TrainSession(model, state, options, seed)) {
@@ -104,6 +128,12 @@ final class BenchTrainStep implements Callable<Integer> {
                         timed ? r - warmup + 1 : r + 1, timed ? steps : warmup, ms,
                         loop > 1 ? String.format(" (%.1f ms/step)", ms / loop) : "", lossLast);
             }
+            if (profilePrefix != null) trace = readProfile(s.endProfiling());
+        }
+        MatMulPeak.Result peak = null;
+        if (peakSize > 0) {
+            err.printf("[bench] fp32 peak: %d×%d MatMul, %d threads...%n", peakSize, peakSize, options.effectiveThreads());
+            peak = MatMulPeak.measure(peakSize, options, 2, 7);
         }
         double[] loadAfter = Proc.loadAverage();
 
@@ -133,11 +163,56 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("model_mb", Json.round(model.onnx().length / 1e6, 2));
         o.put("loss_first", lossFirst);
         o.put("loss_last", lossLast);
+        // FLOPs the graph builder counted (MatMul/Gemm, 2·M·N·K, a Loop body times K), per step.
+        double stepGflop = model.matmulFlops() / (double) loop / 1e9;
+        double achieved = stepGflop / (median / 1000);
+        o.put("step_gflop", Json.round(stepGflop, 3));
+        o.put("flops_source", "graph builder: MatMul and Gemm nodes, 2*M*N*K");
+        o.put("achieved_gflops", Json.round(achieved, 1));
+        if (peak != null) {
+            ObjectNode p = o.putObject("matmul_peak");
+            p.put("n", peak.n());
+            p.put("threads", peak.threads());
+            p.put("runs", peak.runs());
+            p.put("gflops_best", Json.round(peak.gflopsBest(), 1));
+            p.put("gflops_median", Json.round(peak.gflopsMedian(), 1));
+            o.put("peak_fraction", Json.round(achieved / peak.gflopsBest(), 3));
+        } else {
+            o.putNull("matmul_peak");
+            o.putNull("peak_fraction");
+        }
+        if (!ort.isEmpty()) o.set("ort", Json.MAPPER.valueToTree(ort));
+        Proc.putCpu(o);
         Proc.putRunEnvironment(o, loadBefore, loadAfter);
+        if (trace != null) {
+            o.put("profile_trace", profile.toString());
+            o.set("profile", trace.toJson());
+            trace.print(err, 25);
+        }
 
         if (json) Json.print(spec.commandLine().getOut(), o);
         else printTable(spec.commandLine().getOut(), o);
         return 0;
+    }
+
+    /** ONNX Runtime appends a timestamp to the prefix; the trace is moved to --profile afterwards. */
+    private String profilePrefix() {
+        Path dir = profile.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new CliFailure("cannot create " + dir + ": " + e.getMessage());
+        }
+        return dir.resolve(".ort-profile").toString();
+    }
+
+    private TraceProfile readProfile(String written) {
+        try {
+            Files.move(Path.of(written), profile, StandardCopyOption.REPLACE_EXISTING);
+            return TraceProfile.read(profile, warmup);
+        } catch (IOException e) {
+            throw new CliFailure("could not read ONNX Runtime's profile " + written + ": " + e.getMessage());
+        }
     }
 
     /** Seeded N(0, 1) pixels: what normalized crops look like to the step (and no NaN can sneak in). */
@@ -162,6 +237,7 @@ final class BenchTrainStep implements Callable<Integer> {
         if (warmup < 0) usage("--warmup must be >= 0, got " + warmup);
         if (threads < 0) usage("--threads must be >= 0 (0: all cores), got " + threads);
         if (loop < 1) usage("--loop must be at least 1, got " + loop);
+        if (peakSize < 0) usage("--peak-size must be >= 0 (0: skip), got " + peakSize);
     }
 
     private void usage(String msg) {
@@ -181,6 +257,13 @@ final class BenchTrainStep implements Callable<Integer> {
                 {"nodes", o.get("nodes").asText()},
                 {"peak RSS MB", o.get("peak_rss_mb").asText()},
                 {"loss first / last", o.get("loss_first").asText() + " / " + o.get("loss_last").asText()},
+                {"GFLOP per step", o.get("step_gflop").asText() + " (MatMul/Gemm)"},
+                {"achieved GFLOP/s", o.get("achieved_gflops").asText()},
+                {"fp32 MatMul peak", o.get("matmul_peak").isNull() ? "skipped"
+                        : o.get("matmul_peak").get("gflops_best").asText() + " GFLOP/s best, "
+                        + o.get("matmul_peak").get("gflops_median").asText() + " median (" + o.get("matmul_peak").get("n").asText() + "²)"},
+                {"fraction of the peak", o.get("peak_fraction").asText()},
+                {"CPU", o.get("cpu_model").asText() + " " + o.get("cpu_flags")},
                 {"load before / after", o.get("loadavg_before") + " / " + o.get("loadavg_after")},
                 {"java / onnxruntime", o.get("java").asText() + " / " + o.get("onnxruntime").asText()},
         };

@@ -35,6 +35,35 @@ final class Proc {
         }
     }
 
+    /** The instruction-set flags that decide which matrix-product kernels a CPU can run. */
+    static final String[] MATMUL_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"};
+
+    /**
+     * The CPU's model name and whether each of {@link #MATMUL_FLAGS} is present, from
+     * /proc/cpuinfo's first processor; null fields where it is not there.
+     */
+    static void putCpu(ObjectNode o) {
+        String model = null;
+        java.util.Set<String> flags = null;
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                int colon = line.indexOf(':');
+                if (colon < 0) continue;
+                String key = line.substring(0, colon).trim(), value = line.substring(colon + 1).trim();
+                if (key.equals("model name") && model == null) model = value;
+                if (key.equals("flags") && flags == null) flags = new java.util.HashSet<>(java.util.Arrays.asList(value.split("\\s+")));
+            }
+        } catch (IOException | RuntimeException e) {
+            // no /proc/cpuinfo: reported as null
+        }
+        o.put("cpu_model", model);
+        ObjectNode f = o.putObject("cpu_flags");
+        for (String flag : MATMUL_FLAGS) {
+            if (flags == null) f.putNull(flag);
+            else f.put(flag, flags.contains(flag));
+        }
+    }
+
     /** What a benchmark's numbers depend on besides its options: the load around it, cores and versions. */
     static void putRunEnvironment(ObjectNode o, double[] loadBefore, double[] loadAfter) {
         o.set("loadavg_before", Json.array(loadBefore));

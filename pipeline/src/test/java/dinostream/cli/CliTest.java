@@ -169,6 +169,27 @@ class CliTest {
     }
 
     @Test
+    void benchRecordsFlopsPeakCpuAndAProfileByPhase() throws Exception {
+        Path trace = dir.resolve("profile/trace.json");
+        Result r = run("bench", "train-step", "--preset", "test", "--batch", "2", "--steps", "2", "--warmup", "1", "--threads", "1",
+                "--peak-size", "128", "--profile", trace.toString(), "--ort", "memory_pattern=0", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        JsonNode j = JSON.readTree(r.out());
+        assertTrue(j.get("step_gflop").asDouble() > 0, j.toString());
+        assertTrue(j.get("matmul_peak").get("gflops_best").asDouble() >= j.get("matmul_peak").get("gflops_median").asDouble());
+        assertEquals(128, j.get("matmul_peak").get("n").asInt());
+        assertTrue(j.get("peak_fraction").asDouble() > 0);
+        assertTrue(j.get("cpu_flags").has("avx512f") && j.has("cpu_model"), j.toString());
+        assertTrue(Files.size(trace) > 0);
+        JsonNode p = j.get("profile");
+        assertEquals(2, p.get("runs").asInt());
+        List<String> phases = new ArrayList<>();
+        p.get("by_phase").forEach(row -> phases.add(row.get("name").asText()));
+        assertTrue(phases.containsAll(List.of("teacher", "student", "backward", "optimizer", "ema")), phases.toString());
+        assertTrue(r.err().contains("phase"), "the tables go to stderr: " + r.err());
+    }
+
+    @Test
     void benchEmbedWithoutATorchScriptTimesOnnxRuntimeAndSaysWhy() throws Exception {
         Result r = run("bench", "embed", "--preset", "test", "--batch", "2", "--size", "8", "--iterations", "2", "--rounds", "1",
                 "--warmup", "1", "--threads", "1", "--json");

@@ -106,9 +106,11 @@ public final class TrainStep {
 
         // 2. Teacher forward on the two global crops (its tensors carry no gradient), then the
         //    student on all crops: equal-size crops share one backbone pass, the head runs once.
+        g.phase("teacher");
         Tensor globals = concat(g, 0, in.crops()[0], in.crops()[1]);
         Tensor teacherFeatures = new VisionTransformer(g, c, teacher).forward(globals, null);
         Tensor teacherOut = DinoHead.forward(g, c, teacher, teacherFeatures);
+        g.phase("student");
         VisionTransformer studentNet = new VisionTransformer(g, c, student);
         List<Tensor> features = new ArrayList<>();
         features.add(studentNet.forward(globals, masks(in, 0)));
@@ -120,15 +122,18 @@ public final class TrainStep {
         Tensor studentOut = DinoHead.forward(g, c, student, concat(g, 0, features.toArray(new Tensor[0])));
 
         // 3. Loss with the current centre, then the centre update.
+        g.phase("loss");
         Tensor center = in.state().get(StateKeys.CENTER);
         DinoLoss.Result loss = DinoLoss.forward(g, c, studentOut, teacherOut, center, in.teacherTemp(), views, batch);
         Tensor nextCenter = DinoLoss.updateCenter(g, c, center, teacherOut);
 
         // 4. Backward.
+        g.phase("backward");
         List<Tensor> trainable = new ArrayList<>();
         for (ParamSpec s : specs) if (s.trainable()) trainable.add(student.get(s.name()));
         Map<Tensor, Tensor> grads = Autodiff.gradients(g, loss.loss(), trainable);
 
+        g.phase("optimizer");
         return g.noGrad(() -> {
             Map<String, Tensor> next = new LinkedHashMap<>();
             Map<String, Tensor> nextStudent = new HashMap<>();
@@ -161,6 +166,7 @@ public final class TrainStep {
                 next.put(StateKeys.optimStep(name), t);
             }
             // 7. Teacher EMA over every parameter pair, frozen weight_g included.
+            g.phase("ema");
             for (ParamSpec s : specs) {
                 next.put(StateKeys.student(s.name()), nextStudent.get(s.name()));
                 next.put(StateKeys.teacher(s.name()),
@@ -169,6 +175,7 @@ public final class TrainStep {
             next.put(StateKeys.CENTER, nextCenter);
             next.put(StateKeys.STEP, add(g, in.state().get(StateKeys.STEP),
                     g.scalar(1, DType.INT64)));
+            g.phase("");
             return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl(), teacherFeatures);
         });
     }
@@ -185,9 +192,9 @@ public final class TrainStep {
 
     // ------------------------------------------------------------------ models
 
-    /** A compiled train-step model and what its caller needs to feed it. */
+    /** A compiled train-step model and what its caller needs to feed it; {@code matmulFlops} counts a whole run (all K steps). */
     public record Model(byte[] onnx, DinoConfig config, int batch, int stepsPerRun,
-                        Map<String, long[]> dropPathMasks, int nodes) {}
+                        Map<String, long[]> dropPathMasks, int nodes, long matmulFlops) {}
 
     /** The drop-path mask inputs of a configuration and batch (empty when drop_path is 0). */
     public static Map<String, long[]> dropPathInputs(DinoConfig c, int batch) {
@@ -239,7 +246,7 @@ public final class TrainStep {
         g.output(out.teacherFeatures(), TEACHER_FEATURES);
         g.output(stateSum(g, c, out.next()), STATE_SUM);
         g.metadata("dinostream.config", c.toJson());
-        return new Model(g.toBytes(), c, batch, 1, dropPathInputs(c, batch), g.nodeCount());
+        return new Model(g.toBytes(), c, batch, 1, dropPathInputs(c, batch), g.nodeCount(), g.matmulFlops());
     }
 
     /**
@@ -303,7 +310,8 @@ public final class TrainStep {
         g.output(results[keys.size() + 1], TEACHER_ENTROPY);
         g.output(results[keys.size() + 2], KL);
         g.metadata("dinostream.config", c.toJson());
-        return new Model(g.toBytes(), c, batch, steps, maskShapes, g.nodeCount() + body.nodeCount());
+        return new Model(g.toBytes(), c, batch, steps, maskShapes, g.nodeCount() + body.nodeCount(),
+                g.matmulFlops() + steps * body.matmulFlops());
     }
 
     /**

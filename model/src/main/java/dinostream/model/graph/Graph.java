@@ -57,6 +57,8 @@ public final class Graph {
     private DType productPrecision;                                       // null: products in their operands' type
     private boolean nativeProducts;
     private final Set<String> rounded = new HashSet<>();                  // values already at productPrecision
+    private String phase = "";
+    private long matmulFlops;
 
     public Graph(String graphName) {
         this(graphName, null);
@@ -180,9 +182,46 @@ public final class Graph {
             out[i] = new Tensor(name, outTypes[i], outShapes[i], grad);
         }
         for (AttributeProto a : attrs) n.addAttribute(a);
-        n.setName("n" + nodes.size());
+        n.setName(nodeName());
         nodes.add(n);
+        matmulFlops += productFlops(opType, in, outShapes, attrs);
         return out;
+    }
+
+    /**
+     * 2·M·N·K of a MatMul or Gemm (batch axes multiplied in through the output's size), 0 for other
+     * operators and for shapes only known at run time.
+     */
+    static long productFlops(String opType, Tensor[] in, long[][] outShapes, AttributeProto... attrs) {
+        if (!opType.equals("MatMul") && !opType.equals("Gemm")) return 0;
+        Tensor a = in[0];
+        if (!a.isStatic()) return 0;
+        long outSize = 1;
+        for (long d : outShapes[0]) {
+            if (d == Tensor.UNKNOWN) return 0;
+            outSize *= d;
+        }
+        boolean transA = false;
+        for (AttributeProto at : attrs) if (at.getName().equals("transA")) transA = at.getI() != 0;
+        long k = opType.equals("Gemm") ? a.dim(transA ? 0 : 1) : a.dim(a.rank() - 1);
+        return 2 * outSize * k;
+    }
+
+    /**
+     * Names the nodes emitted from now on {@code name/n<index>} (empty: plain {@code n<index>}), so
+     * that a profile of the running model can be split into the step's phases by node name.
+     */
+    public void phase(String name) {
+        phase = name;
+    }
+
+    /** The floating-point operations of this graph's MatMul and Gemm nodes (2·M·N·K each), subgraphs excluded. */
+    public long matmulFlops() {
+        return matmulFlops;
+    }
+
+    private String nodeName() {
+        return (phase.isEmpty() ? "" : phase + "/") + "n" + nodes.size();
     }
 
     /** Emits a single-output node. */
@@ -299,7 +338,7 @@ public final class Graph {
             renamed.put(current, name);
         } else {
             NodeProto.Builder n = NodeProto.newBuilder().setOpType("Identity").addInput(current).addOutput(name)
-                    .setName("n" + nodes.size());
+                    .setName(nodeName());
             consumers.computeIfAbsent(current, k -> new ArrayList<>()).add(new int[]{nodes.size(), 0});
             producer.put(name, new int[]{nodes.size(), 0});
             nodes.add(n);

@@ -5,6 +5,8 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 
+import java.util.Map;
+
 /** Creates ONNX Runtime sessions with the project's settings, and explains provider failures. */
 public final class Sessions {
     private Sessions() {}
@@ -21,11 +23,32 @@ public final class Sessions {
             so.setInterOpNumThreads(1);
             so.addConfigEntry("session.intra_op.allow_spinning", o.spinning() ? "1" : "0");
             so.addConfigEntry("session.inter_op.allow_spinning", "0");
+            for (Map.Entry<String, String> e : o.ort().entrySet()) apply(so, e.getKey(), e.getValue());
+            if (o.profilePrefix() != null) so.enableProfiling(o.profilePrefix());
             if (o.device() == RuntimeOptions.Device.CUDA) addCuda(so, o.deviceId());
             return env().createSession(model, so);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not create the session: " + e.getMessage(), e);
         }
+    }
+
+    private static void apply(OrtSession.SessionOptions so, String key, String value) throws OrtException {
+        switch (key) {
+            case RuntimeOptions.OPT_LEVEL -> so.setOptimizationLevel(switch (value) {
+                case "basic" -> OrtSession.SessionOptions.OptLevel.BASIC_OPT;
+                case "extended" -> OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
+                case "all" -> OrtSession.SessionOptions.OptLevel.ALL_OPT;
+                default -> throw new IllegalArgumentException(key + " must be basic, extended or all, got " + value);
+            });
+            case RuntimeOptions.MEMORY_PATTERN -> so.setMemoryPatternOptimization(flag(key, value));
+            case RuntimeOptions.CPU_ARENA -> so.setCPUArenaAllocator(flag(key, value));
+            default -> so.addConfigEntry(key, value);
+        }
+    }
+
+    private static boolean flag(String key, String value) {
+        if (!value.equals("0") && !value.equals("1")) throw new IllegalArgumentException(key + " must be 0 or 1, got " + value);
+        return value.equals("1");
     }
 
     private static void addCuda(OrtSession.SessionOptions so, int deviceId) throws OrtException {

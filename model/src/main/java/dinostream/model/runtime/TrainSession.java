@@ -362,6 +362,15 @@ public final class TrainSession implements AutoCloseable {
         owned.clear();
     }
 
+    /** Stops ONNX Runtime's profiler (when the options enabled it) and returns the trace file it wrote. */
+    public String endProfiling() {
+        try {
+            return session.endProfiling();
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime could not write its profile: " + e.getMessage(), e);
+        }
+    }
+
     @Override
     public void close() {
         closeOwned();
