@@ -5,9 +5,11 @@ import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.ParamSpec;
 import dinostream.model.io.DinoState;
 import dinostream.model.io.OfficialCheckpoint;
+import dinostream.pipeline.train.TrainerOptions;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -29,15 +31,8 @@ final class ImportCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", paramLabel = "FILE.pth", required = true, description = "The official file.")
     Path checkpoint;
 
-    @Option(names = "--arch", paramLabel = "A", description = "vit_tiny, vit_small or vit_base: sets the heads (3, 6, 12); default: the file's args.arch.")
-    String arch;
-
-    @Option(names = "--heads", paramLabel = "N", description = "Attention heads (not stored in any .pth); default: from the architecture.")
-    Integer heads;
-
-    @Option(names = "--checkpoint-key", paramLabel = "K",
-            description = "Import only this network's backbone (teacher, student), as eval_knn.py's --checkpoint_key.")
-    String checkpointKey;
+    @Mixin
+    PthImportOptions pth;
 
     @ArgGroup(exclusive = true)
     ModelOptions model;
@@ -53,14 +48,12 @@ final class ImportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (arch != null && !arch.matches("vit_(tiny|small|base)")) {
-            throw new ParameterException(spec.commandLine(), "--arch must be vit_tiny, vit_small or vit_base, got '" + arch + "'");
-        }
+        TrainerOptions.InitImport how = pth.toInitImport(spec);
         // No preset by default: a full checkpoint holds its configuration; a backbone-only file asks for one.
         DinoConfig base = model == null ? null : ModelOptions.resolve(model, null, spec);
         DinoState state;
         try {
-            state = OfficialCheckpoint.read(checkpoint, new OfficialCheckpoint.Options(heads, arch, checkpointKey, seed, base));
+            state = OfficialCheckpoint.read(checkpoint, new OfficialCheckpoint.Options(how.heads(), how.arch(), how.checkpointKey(), seed, base));
         } catch (FileSystemException e) {
             throw e;
         } catch (IOException e) {

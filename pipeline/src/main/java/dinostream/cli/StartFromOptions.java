@@ -6,6 +6,7 @@ import dinostream.pipeline.job.Deployment;
 import dinostream.pipeline.train.InitFile;
 import dinostream.pipeline.train.TrainerOptions;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
@@ -28,18 +29,9 @@ final class StartFromOptions {
                     + "--init-state is the same option."})
     String initFrom;
 
-    // The names and meanings of `dinostream import`'s options.
-    @Option(names = "--heads", paramLabel = "N",
-            description = "Attention heads of an --init-from .pth (not stored in any .pth); default: from --arch, else the preset's.")
-    Integer heads;
-
-    @Option(names = "--arch", paramLabel = "A",
-            description = "vit_tiny, vit_small or vit_base: sets the heads of an --init-from .pth (3, 6, 12).")
-    String arch;
-
-    @Option(names = "--checkpoint-key", paramLabel = "K",
-            description = "Start only from this network's backbone of an --init-from full checkpoint (teacher, student), as eval_knn.py's --checkpoint_key.")
-    String checkpointKey;
+    // The same options and checks as `dinostream import`.
+    @Mixin
+    PthImportOptions pth;
 
     /**
      * @param config the job's configuration: the file's shapes with the preset's rest
@@ -53,12 +45,7 @@ final class StartFromOptions {
      * file only the TaskManagers reach is checked by the trainers when they create a model.
      */
     Resolved resolve(DinoConfig base, Deployment where, boolean sharedFileSystem, long seed, CommandSpec spec) {
-        TrainerOptions.InitImport how;
-        try {
-            how = new TrainerOptions.InitImport(heads, arch, checkpointKey);
-        } catch (IllegalArgumentException e) {
-            throw usage(spec, "--heads, --arch, --checkpoint-key: " + e.getMessage());
-        }
+        TrainerOptions.InitImport how = pth.toInitImport(spec);
         if (initFrom == null) {
             if (!how.equals(TrainerOptions.InitImport.NONE)) throw usage(spec, "--heads, --arch and --checkpoint-key are for an --init-from .pth file");
             return new Resolved(base, null, how);
