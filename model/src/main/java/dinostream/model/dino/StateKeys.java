@@ -13,6 +13,9 @@ public final class StateKeys {
     public static final String CENTER = "center";
     public static final String STEP = "step";
     public static final String NEXT = "next/";
+    /** fp16 only: the dynamic loss scale (float32 scalar) and the steps since it last changed (int64), as torch's GradScaler. */
+    public static final String LOSS_SCALE = "amp/loss_scale";
+    public static final String GROWTH_TRACKER = "amp/growth_tracker";
 
     public static String student(String param) { return "student/" + param; }
     public static String teacher(String param) { return "teacher/" + param; }
@@ -23,7 +26,7 @@ public final class StateKeys {
     /** One state tensor: its key, whether it holds int64 counters (else float32), and its shape. */
     public record Spec(String key, boolean int64, long[] shape) {}
 
-    /** Every tensor of a configuration's state, in file order: student, teacher, optimizer, center, step. */
+    /** Every tensor of a configuration's state, in file order: student, teacher, optimizer, center, step (and fp16's loss scaler). */
     public static List<Spec> specs(DinoConfig c) {
         List<ParamSpec> params = ParamSpec.of(c);
         List<Spec> out = new ArrayList<>();
@@ -37,6 +40,10 @@ public final class StateKeys {
         }
         out.add(new Spec(CENTER, false, new long[]{1, c.outDim}));
         out.add(new Spec(STEP, true, new long[0]));
+        if (c.precision() == DinoConfig.Precision.FP16) {
+            out.add(new Spec(LOSS_SCALE, false, new long[0]));
+            out.add(new Spec(GROWTH_TRACKER, true, new long[0]));
+        }
         return out;
     }
 

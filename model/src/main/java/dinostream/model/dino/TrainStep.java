@@ -72,15 +72,15 @@ public final class TrainStep {
     public record Outputs(Map<String, Tensor> next, Tensor loss, Tensor teacherEntropy, Tensor kl, Tensor teacherFeatures) {}
 
     /**
-     * Emits one iteration into {@code g}. Under bf16 the forward and backward matrix products round
-     * their operands and results to bf16 (emulated on float32: model/docs/algorithm.md §5, "Mixed
-     * precision"); nothing else changes, the state stays float32.
+     * Emits one iteration into {@code g}. Under bf16 or fp16 the forward and backward matrix products
+     * round their operands and results to that type (emulated on float32: model/docs/algorithm.md §5,
+     * "Mixed precision"); fp16 also scales the loss ({@link LossScaler}). The state stays float32.
      */
     public static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in) {
         return emit(g, c, batch, in, false);
     }
 
-    /** As {@link #emit(Graph, DinoConfig, int, Inputs)}; {@code nativeProducts}: the products on bf16 tensors (see {@link #buildNative}). */
+    /** As {@link #emit(Graph, DinoConfig, int, Inputs)}; {@code nativeProducts}: the products on bf16/fp16 tensors (see {@link #buildNative}). */
     static Outputs emit(Graph g, DinoConfig c, int batch, Inputs in, boolean nativeProducts) {
         return g.withProductPrecision(productPrecision(c), nativeProducts, () -> emitStep(g, c, batch, in));
     }
@@ -90,8 +90,7 @@ public final class TrainStep {
         return switch (c.precision()) {
             case FP32 -> null;
             case BF16 -> DType.BFLOAT16;
-            case FP16 -> throw new IllegalArgumentException(
-                    "precision fp16 (with loss scaling) is not implemented yet; use fp32 or bf16");
+            case FP16 -> DType.FLOAT16;
         };
     }
 
@@ -131,12 +130,21 @@ public final class TrainStep {
         g.phase("backward");
         List<Tensor> trainable = new ArrayList<>();
         for (ParamSpec s : specs) if (s.trainable()) trainable.add(student.get(s.name()));
-        Map<Tensor, Tensor> grads = Autodiff.gradients(g, loss.loss(), trainable);
+        Tensor lossScale = in.state().get(StateKeys.LOSS_SCALE);
+        Map<Tensor, Tensor> grads = lossScale == null ? Autodiff.gradients(g, loss.loss(), trainable)
+                : Autodiff.gradients(g, LossScaler.scaled(g, loss.loss(), lossScale), trainable);
 
         g.phase("optimizer");
         return g.noGrad(() -> {
             Map<String, Tensor> next = new LinkedHashMap<>();
             Map<String, Tensor> nextStudent = new HashMap<>();
+            // fp16: gradients back to the loss's scale, and an overflow anywhere skips the whole update (GradScaler.step).
+            Tensor overflow = null;
+            if (lossScale != null) {
+                Tensor inverse = LossScaler.inverse(g, lossScale);
+                grads.replaceAll((p, gr) -> LossScaler.unscale(g, gr, inverse));
+                overflow = LossScaler.foundInf(g, grads.values());
+            }
             for (ParamSpec s : specs) {
                 String name = s.name();
                 Tensor p = student.get(name);
@@ -160,6 +168,12 @@ public final class TrainStep {
                     v = where(g, f, in.state().get(StateKeys.expAvgSq(name)), v);
                     t = where(g, f, in.state().get(StateKeys.optimStep(name)), t);
                 }
+                if (overflow != null) {
+                    np = where(g, overflow, p, np);
+                    m = where(g, overflow, in.state().get(StateKeys.expAvg(name)), m);
+                    v = where(g, overflow, in.state().get(StateKeys.expAvgSq(name)), v);
+                    t = where(g, overflow, in.state().get(StateKeys.optimStep(name)), t);
+                }
                 nextStudent.put(name, np);
                 next.put(StateKeys.expAvg(name), m);
                 next.put(StateKeys.expAvgSq(name), v);
@@ -175,6 +189,11 @@ public final class TrainStep {
             next.put(StateKeys.CENTER, nextCenter);
             next.put(StateKeys.STEP, add(g, in.state().get(StateKeys.STEP),
                     g.scalar(1, DType.INT64)));
+            if (overflow != null) {
+                LossScaler.Next scaler = LossScaler.update(g, lossScale, in.state().get(StateKeys.GROWTH_TRACKER), overflow);
+                next.put(StateKeys.LOSS_SCALE, scaler.scale());
+                next.put(StateKeys.GROWTH_TRACKER, scaler.growthTracker());
+            }
             g.phase("");
             return new Outputs(next, loss.loss(), loss.teacherEntropy(), loss.kl(), teacherFeatures);
         });
@@ -218,13 +237,13 @@ public final class TrainStep {
     }
 
     /**
-     * The single-step model of a bf16 configuration with its products on bf16 tensors (Cast to
-     * BFLOAT16, Gemm or MatMul, Cast back; the gradients likewise), for providers with bf16 kernels
-     * (CUDA). ONNX Runtime's CPU provider has none, so this graph is only checked (ONNX checker), not
-     * run here; {@link #build} is the emulated form every provider runs.
+     * The single-step model of a bf16 or fp16 configuration with its products on tensors of that type
+     * (Cast, Gemm or MatMul, Cast back; the gradients likewise), for providers with such kernels
+     * (CUDA). ONNX Runtime's CPU provider has no bf16 ones, so this graph is only checked (ONNX
+     * checker), not run here; {@link #build} is the emulated form every provider runs.
      */
     public static Model buildNative(DinoConfig c, int batch) {
-        if (c.precision() != DinoConfig.Precision.BF16) throw new IllegalArgumentException("a native low-precision graph needs precision bf16");
+        if (c.precision() == DinoConfig.Precision.FP32) throw new IllegalArgumentException("a native low-precision graph needs precision bf16 or fp16");
         return build(c, batch, true);
     }
 

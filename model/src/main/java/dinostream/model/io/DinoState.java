@@ -1,6 +1,7 @@
 package dinostream.model.io;
 
 import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.LossScaler;
 import dinostream.model.dino.ParamSpec;
 import dinostream.model.dino.StateKeys;
 
@@ -96,10 +97,28 @@ public final class DinoState {
             TensorData v;
             if (k.startsWith(StateKeys.student(""))) v = values.get(k.substring(StateKeys.student("").length()));
             else if (k.startsWith(StateKeys.teacher(""))) v = values.get(k.substring(StateKeys.teacher("").length()));
+            else if (k.equals(StateKeys.LOSS_SCALE)) v = TensorData.scalarFloat(LossScaler.INIT_SCALE);
             else v = zeros.computeIfAbsent(s.describe(), d -> TensorData.zeros(s.dtype(), s.shape()));
             t.put(k, v);
         }
         return new DinoState(c, indexSpecs(c), t);
+    }
+
+    /**
+     * The same model under another precision: fp16 adds a fresh loss scaler ({@link LossScaler#INIT_SCALE},
+     * no good steps yet) where the tensors have none, the others drop it; the weights, moments and
+     * counters are kept. Any other difference from {@code cfg}'s keys is an error, as in {@link #of(DinoConfig, Map)}.
+     */
+    public static DinoState withPrecision(DinoConfig cfg, Map<String, TensorData> tensors) {
+        Map<String, TensorData> t = new LinkedHashMap<>(tensors);
+        if (cfg.precision() == DinoConfig.Precision.FP16) {
+            t.putIfAbsent(StateKeys.LOSS_SCALE, TensorData.scalarFloat(LossScaler.INIT_SCALE));
+            t.putIfAbsent(StateKeys.GROWTH_TRACKER, TensorData.scalarLong(0));
+        } else {
+            t.remove(StateKeys.LOSS_SCALE);
+            t.remove(StateKeys.GROWTH_TRACKER);
+        }
+        return of(cfg, t);
     }
 
     /**

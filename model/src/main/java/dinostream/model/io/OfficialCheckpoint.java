@@ -1,6 +1,7 @@
 package dinostream.model.io;
 
 import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.LossScaler;
 import dinostream.model.dino.ParamSpec;
 import dinostream.model.dino.Presets;
 import dinostream.model.dino.StateKeys;
@@ -177,6 +178,12 @@ public final class OfficialCheckpoint {
         long step = optimizer(params, ids, state, t, src);
         t.put(StateKeys.CENTER, center(m.get("dino_loss"), c, src));
         t.put(StateKeys.STEP, TensorData.scalarLong(step));
+        // An fp16 job continues the run's loss scale (main_dino.py --use_fp16 saves its GradScaler); else withPrecision starts one.
+        if (c.precision() == DinoConfig.Precision.FP16 && m.get("fp16_scaler") instanceof Map<?, ?> scaler && scaler.get("scale") != null) {
+            t.put(StateKeys.LOSS_SCALE, TensorData.scalarFloat((float) number(scaler.get("scale"), src, "fp16_scaler.scale")));
+            Object tracker = scaler.get("_growth_tracker");
+            t.put(StateKeys.GROWTH_TRACKER, TensorData.scalarLong(tracker == null ? 0 : (long) number(tracker, src, "fp16_scaler._growth_tracker")));
+        }
         return checked(c, t, src);
     }
 
@@ -362,7 +369,7 @@ public final class OfficialCheckpoint {
             if (i >= 0) throw bad(src, e.getKey() + " holds a non-finite value (" + e.getValue().doubleAt(i) + ") at flat index " + i);
         }
         try {
-            return DinoState.of(c, t);
+            return DinoState.withPrecision(c, t);
         } catch (IllegalArgumentException e) {
             throw bad(src, e.getMessage());
         }
@@ -431,6 +438,16 @@ public final class OfficialCheckpoint {
         root.put("epoch", 0L);   // no epoch is known: a stream has none (model/docs/state-format.md)
         root.put("args", args(c));
         root.put("dino_loss", loss);
+        if (c.precision() == DinoConfig.Precision.FP16) {
+            // GradScaler.state_dict() of torch 1.13, so that main_dino.py --use_fp16 resumes with this scale.
+            Map<String, Object> scaler = new LinkedHashMap<>();
+            scaler.put("scale", (double) state.get(StateKeys.LOSS_SCALE).toFloatArray()[0]);
+            scaler.put("growth_factor", 2.0);
+            scaler.put("backoff_factor", 0.5);
+            scaler.put("growth_interval", LossScaler.GROWTH_INTERVAL);
+            scaler.put("_growth_tracker", state.get(StateKeys.GROWTH_TRACKER).longValue());
+            root.put("fp16_scaler", scaler);
+        }
         return root;
     }
 
@@ -451,6 +468,7 @@ public final class OfficialCheckpoint {
         a.put("clip_grad", c.clipGrad);
         a.put("freeze_last_layer", (long) c.freezeLastLayer);
         a.put("optimizer", "adamw");
+        a.put("use_fp16", c.precision() == DinoConfig.Precision.FP16);
         return a;
     }
 

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The emulated bf16 step against the PyTorch reference's bf16 step: fixture fx-bf16, written by
- * src/test/python/make_bf16_fixture.py (two float32 steps, then one step whose products, forward and
+ * src/test/python/make_mixed_precision_fixture.py (two float32 steps, then one step whose products, forward and
  * backward, read bf16 operands and return bf16 results with float32 accumulation; softmax,
  * normalization, loss, AdamW, EMA and centre in float32).
  *

@@ -161,6 +161,30 @@ class OfficialCheckpointTest {
         assertSameTensors(state.tensors(), again.tensors());
     }
 
+    /** An fp16 state writes GradScaler's state_dict (main_dino.py --use_fp16 resumes from it) and reads it back. */
+    @Test
+    void fp16LossScalerTravelsThroughTheCheckpoint() throws Exception {
+        Path dir = fixture("official-test");
+        DinoConfig fp16 = Presets.get("test").precision(DinoConfig.Precision.FP16);
+        DinoState state = OfficialCheckpoint.read(dir.resolve("checkpoint.pth"), opts("official-test", fp16));
+        assertEquals(dinostream.model.dino.LossScaler.INIT_SCALE, state.get(StateKeys.LOSS_SCALE).toFloatArray()[0],
+                "a checkpoint without fp16_scaler starts a fresh scaler");
+        state.put(StateKeys.LOSS_SCALE, TensorData.scalarFloat(512f));
+        state.put(StateKeys.GROWTH_TRACKER, TensorData.scalarLong(37));
+        Path out = tmp.resolve("fp16.pth");
+        OfficialCheckpoint.write(state, out);
+        Map<?, ?> ours = (Map<?, ?>) TorchFile.read(out);
+        assertEquals(Map.of("scale", 512.0, "growth_factor", 2.0, "backoff_factor", 0.5, "growth_interval", 2000L, "_growth_tracker", 37L),
+                ours.get("fp16_scaler"));
+        assertEquals(true, ((Map<?, ?>) ours.get("args")).get("use_fp16"));
+        DinoState again = OfficialCheckpoint.read(out, opts("official-test", fp16));
+        assertSameTensors(state.tensors(), again.tensors());
+        // An fp32 job reading it keeps the weights and drops the scaler.
+        DinoState fp32 = OfficialCheckpoint.read(out, opts("official-test", Presets.get("test")));
+        assertTrue(!fp32.tensors().containsKey(StateKeys.LOSS_SCALE));
+        assertEquals(state.get(StateKeys.student("head.last_layer.weight_v")), fp32.get(StateKeys.student("head.last_layer.weight_v")));
+    }
+
     @Test
     void archGivesTheHeadsAndMustMatchTheDim() throws Exception {
         DinoConfig c = Presets.get("test");

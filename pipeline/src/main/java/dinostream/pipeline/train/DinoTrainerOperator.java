@@ -198,13 +198,19 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         m.stepMs = stepMs;
         long now = System.nanoTime();
         m.imagesPerSecond = m.lastStepEnd == 0 ? options.batch() * 1000 / stepMs : options.batch() * 1e9 / (now - m.lastStepEnd);
+        if (m.session.config().precision() == DinoConfig.Precision.FP16) {
+            // A lower scale than before: this step's fp16 gradients overflowed and it changed no weight (LossScaler).
+            float scale = m.session.get(dinostream.model.dino.StateKeys.LOSS_SCALE).toFloatArray()[0];
+            if (scale < m.lossScale) m.overflowSkips++;
+            m.lossScale = scale;
+        }
         m.lastStepEnd = now;
         stepsCounter.inc();
         imagesCounter.inc(batch.size());
         long step = stats.step();   // the state's step counter after this iteration
         if (options.monitorEvery() > 0 && (step % options.monitorEvery() == 0 || m.monitors == null)) monitor(m, stats);
         if (metricsLog != null) {
-            metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond,
+            metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond, m.lossScale,
                     step % Math.max(options.monitorEvery(), 1) == 0 ? m.monitors : null, m.warnings);
         }
 
@@ -404,6 +410,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         g.gauge("momentum", (Gauge<Double>) () -> m.hyper == null ? Double.NaN : m.hyper.momentum());
         g.gauge("images_per_s", (Gauge<Double>) () -> m.imagesPerSecond);
         g.gauge("step_ms", (Gauge<Double>) () -> m.stepMs);
+        g.gauge("loss_scale", (Gauge<Double>) () -> (double) m.lossScale);
+        g.gauge("overflow_skipped_steps", (Gauge<Long>) () -> m.overflowSkips);
         g.gauge("step", (Gauge<Long>) () -> m.last == null ? 0L : m.last.step());
         g.gauge("images_seen", (Gauge<Long>) () -> m.progress.imagesSeen);
         g.gauge("embedding_std", (Gauge<Double>) () -> m.monitors == null ? Double.NaN : m.monitors.embeddingStd());
@@ -496,6 +504,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         TrainSession.Hyper hyper;
         double stepMs;
         double imagesPerSecond;
+        /** fp16 only (else NaN): the loss scale after the last step, and the steps its overflows skipped (since this subtask started). */
+        float lossScale = Float.NaN;
+        long overflowSkips;
         long lastStepEnd;
         CollapseMonitor.Monitors monitors;
         List<CollapseMonitor.Kind> warnings = List.of();   // the collapse warnings in force

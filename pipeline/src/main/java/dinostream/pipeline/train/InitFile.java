@@ -237,7 +237,7 @@ public final class InitFile {
             throw new InvalidInitFile(name + " holds a head with " + String.join(", ", head) + " of " + describe(config)
                     + "; the job's configuration was decided where the file could not be read: give a --config with the file's head sizes");
         }
-        return DinoState.of(config, file.tensors());
+        return DinoState.withPrecision(config, file.tensors());
     }
 
     private static List<String> differences(List<Field> fields, DinoConfig a, DinoConfig b) {

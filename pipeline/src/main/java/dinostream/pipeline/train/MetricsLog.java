@@ -43,7 +43,7 @@ final class MetricsLog implements AutoCloseable {
     }
 
     void write(String modelId, TrainSession.Stats s, TrainSession.Hyper h, long imagesSeen, double stepMs, double imagesPerS,
-               CollapseMonitor.Monitors monitors, java.util.List<CollapseMonitor.Kind> warnings) {
+               float lossScale, CollapseMonitor.Monitors monitors, java.util.List<CollapseMonitor.Kind> warnings) {
         ObjectNode o = JSON.createObjectNode();
         o.put("time_ms", System.currentTimeMillis());
         o.put("model_id", modelId);
@@ -59,6 +59,7 @@ final class MetricsLog implements AutoCloseable {
         o.put("last_layer_frozen", h.freezeLastLayer());
         o.put("step_ms", stepMs);
         o.put("images_per_s", imagesPerS);
+        if (!Float.isNaN(lossScale)) o.put("loss_scale", lossScale);
         if (monitors != null) {
             o.put("loss_over_ln_k", monitors.lossOverLnK());
             o.put("embedding_std", monitors.embeddingStd());
