@@ -2,12 +2,14 @@ package dinostream.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dinostream.model.dino.DinoConfig;
 import dinostream.model.export.InferenceExport;
 import dinostream.model.io.DinoState;
 import dinostream.model.io.OfficialCheckpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Files;
@@ -38,11 +40,19 @@ final class ExportCommand implements Callable<Integer> {
             description = "onnx: the inference models (default); pth: an official DINO checkpoint.")
     Format format;
 
+    @Option(names = "--precision", paramLabel = "fp32|bf16|fp16", defaultValue = "fp32",
+            description = "Type of the ONNX models' matrix products and of the weights feeding them: fp32 (default), or bf16 "
+                    + "or fp16 for GPU providers (CUDA), about half the size, with LayerNorm, softmax, GELU, input and outputs "
+                    + "in float32. ONNX Runtime's CPU provider runs fp16 but not bf16; the bf16 patch embedding stays float32 "
+                    + "(opset 18's Conv has no bf16). --format onnx only.")
+    String precision;
+
     @Option(names = "--json", description = "Print {step, files} as JSON on stdout.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
+        DinoConfig.Precision p = precision();
         DinoState s = DinoState.load(state);
         List<Path> files;
         if (format == Format.pth) {
@@ -53,7 +63,7 @@ final class ExportCommand implements Callable<Integer> {
             files = List.of(out);
         } else {
             if (Files.exists(out) && !Files.isDirectory(out)) throw new CliFailure(out + " exists and is not a directory");
-            files = InferenceExport.write(s, out);
+            files = InferenceExport.write(s, out, p);
         }
         for (Path f : files) spec.commandLine().getErr().printf("wrote %s (%,d bytes)%n", f, Files.size(f));
         if (json) {
@@ -64,5 +74,19 @@ final class ExportCommand implements Callable<Integer> {
             Json.print(spec.commandLine().getOut(), o);
         }
         return 0;
+    }
+
+    /** The --precision value; an unknown one, or a low precision for the float32 .pth checkpoint, is a usage error. */
+    private DinoConfig.Precision precision() {
+        DinoConfig.Precision p;
+        try {
+            p = DinoConfig.Precision.of(precision);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--precision: " + e.getMessage());
+        }
+        if (format == Format.pth && p != DinoConfig.Precision.FP32) {
+            throw new ParameterException(spec.commandLine(), "--precision " + p.id() + " is for --format onnx; the .pth checkpoint is float32");
+        }
+        return p;
     }
 }

@@ -1,5 +1,6 @@
 package dinostream.cli;
 
+import ai.onnx.proto.OnnxMl.ModelProto;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dinostream.model.dino.DinoConfig;
@@ -234,6 +235,26 @@ class CliTest {
         for (String f : List.of("teacher-backbone.onnx", "teacher-attention.onnx")) {
             assertTrue(Files.size(out.resolve(f)) > 0, f);
         }
+    }
+
+    @Test
+    void exportPrecisionWritesLowPrecisionModelsAndIsRefusedForPth() throws Exception {
+        Path fp32 = dir.resolve("export-fp32"), fp16 = dir.resolve("export-fp16");
+        assertEquals(0, run("export", "--state", state.toString(), "--out", fp32.toString()).rc());
+        Result r = run("export", "--state", state.toString(), "--out", fp16.toString(), "--precision", "fp16");
+        assertEquals(0, r.rc(), r.toString());
+        for (String f : List.of("teacher-backbone.onnx", "teacher-attention.onnx")) {
+            ModelProto m = ModelProto.parseFrom(Files.readAllBytes(fp16.resolve(f)));
+            assertTrue(m.getMetadataPropsList().stream().anyMatch(e -> e.getKey().equals("dinostream.precision") && e.getValue().equals("fp16")), f);
+            assertTrue(Files.size(fp16.resolve(f)) < 0.7 * Files.size(fp32.resolve(f)), f);   // the test preset's graph is a large part of it
+        }
+        assertOneLineError(run("export", "--state", state.toString(), "--out", dir.resolve("x.pth").toString(), "--format", "pth",
+                "--precision", "bf16"), 2, "--precision bf16 is for --format onnx");
+        assertOneLineError(run("export", "--state", state.toString(), "--out", dir.resolve("e").toString(), "--precision", "fp8"),
+                2, "--precision", "fp8");
+        assertFalse(Files.exists(dir.resolve("x.pth")));
+        String help = run("export", "--help").out();
+        assertTrue(help.replaceAll("\\s+", " ").contains("CPU provider runs fp16 but not bf16"), help);
     }
 
     @Test

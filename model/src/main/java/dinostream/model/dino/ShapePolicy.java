@@ -110,10 +110,13 @@ public interface ShapePolicy {
         @Override
         public Tensor patchEmbedding(Tensor images, Tensor weight, Tensor bias) {
             int p = c.patch;
+            DType t = convType(g.nativeProducts() ? g.productPrecision() : null);
             // Conv floors an H or W that is not a patch multiple, as PyTorch's Conv2d does.
-            Tensor conv = g.node1("Conv", new Tensor[]{inference(images), inference(weight), inference(bias)},
-                    DType.FLOAT, new long[]{Tensor.UNKNOWN, c.dim, Tensor.UNKNOWN, Tensor.UNKNOWN},
+            Tensor conv = g.node1("Conv", new Tensor[]{cast(g, inference(images), t), cast(g, inference(weight), t),
+                            cast(g, inference(bias), t)},
+                    t, new long[]{Tensor.UNKNOWN, c.dim, Tensor.UNKNOWN, Tensor.UNKNOWN},
                     Attr.ints("kernel_shape", p, p), Attr.ints("strides", p, p));
+            conv = cast(g, conv, DType.FLOAT);
             return transpose(g, reshape(g, conv, 0, 0, -1), 0, 2, 1);   // [N, D, gh, gw] -> [N, gh*gw, D]
         }
 
@@ -175,6 +178,15 @@ public interface ShapePolicy {
             resize.outputDynamic(resized, "pos_grid_resized", new String[]{null, null, "gh", "gw"}, out);
             return g.node1("If", new Tensor[]{stay}, DType.FLOAT, out,
                     Attr.graph("then_branch", keep.toGraphProto()), Attr.graph("else_branch", resize.toGraphProto()));
+        }
+
+        /**
+         * The patch-embedding Conv's operand type under native product precision {@code products}
+         * (null: none): fp16 like the other products, else float32, as opset {@value Graph#OPSET}'s
+         * Conv has no bfloat16 (opset 22 adds it). Emulated rounding is the training graph's only.
+         */
+        public static DType convType(DType products) {
+            return products == DType.FLOAT16 ? DType.FLOAT16 : DType.FLOAT;
         }
 
         /** N as a 1-D int64 [1], read once per input. */

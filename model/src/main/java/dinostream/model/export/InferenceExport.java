@@ -6,6 +6,7 @@ import dinostream.model.dino.StateKeys;
 import dinostream.model.dino.VisionTransformer;
 import dinostream.model.graph.DType;
 import dinostream.model.graph.Graph;
+import dinostream.model.graph.HalfFloats;
 import dinostream.model.graph.Tensor;
 import dinostream.model.io.DinoState;
 import dinostream.model.io.TensorData;
@@ -22,6 +23,8 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
@@ -45,6 +48,12 @@ import java.util.stream.Collectors;
  * cannot be declared in ONNX, and a size that is not is floored as Conv floors it (the trailing
  * rows/columns are ignored), as PyTorch's Conv2d would. {@link #tokenCount} rejects such sizes for
  * Java callers. Initializers carry the official parameter names.
+ *
+ * <p>Precision bf16 or fp16 (for GPU providers) runs every matrix product on tensors of that type
+ * ({@link Graph#withProductPrecision} with native types) and stores the weights and biases that feed
+ * them in that type, about halving the files; LayerNorm, softmax, GELU, the token and position
+ * embeddings, the input and the outputs stay float32. The patch-embedding Conv is fp16 in the fp16
+ * model but float32 in the bf16 one ({@link ShapePolicy.Symbolic#convType}).
  */
 public final class InferenceExport {
     private InferenceExport() {}
@@ -65,6 +74,12 @@ public final class InferenceExport {
     public static final String META_PATCH = "dinostream.patch_size";
     /** The global training step of the exported teacher. */
     public static final String META_STEP = "dinostream.step";
+    /** "bf16" or "fp16", the products' type; absent for fp32, so that fp32 models stay as they were. */
+    public static final String META_PRECISION = "dinostream.precision";
+
+    /** The parameters that feed products: the linear layers' and the patch embedding's weights and biases. */
+    private static final Pattern PRODUCT_PARAMETER = Pattern.compile(".*\\.(qkv|proj|fc1|fc2)\\.(weight|bias)");
+    private static final String PATCH_EMBED = "backbone.patch_embed.";
 
     /**
      * Writes {@value #BACKBONE_FILE} and {@value #ATTENTION_FILE} into {@code dir} (created if
@@ -74,8 +89,13 @@ public final class InferenceExport {
      * @return the paths of the backbone and the attention model, in that order
      */
     public static List<Path> write(DinoState state, Path dir) throws IOException {
-        byte[] backbone = backboneModel(state);
-        byte[] attention = attentionModel(state);
+        return write(state, dir, DinoConfig.Precision.FP32);
+    }
+
+    /** As {@link #write(DinoState, Path)}, with the products in {@code precision}. */
+    public static List<Path> write(DinoState state, Path dir, DinoConfig.Precision precision) throws IOException {
+        byte[] backbone = backboneModel(state, precision);
+        byte[] attention = attentionModel(state, precision);
         Files.createDirectories(dir);
         return List.of(writeAtomically(dir.resolve(BACKBONE_FILE), backbone),
                 writeAtomically(dir.resolve(ATTENTION_FILE), attention));
@@ -83,12 +103,31 @@ public final class InferenceExport {
 
     /** The serialized {@value #BACKBONE_FILE} model. */
     public static byte[] backboneModel(DinoState state) {
-        return new Builder(state, "teacher_backbone").backbone().toBytes();
+        return backboneModel(state, DinoConfig.Precision.FP32);
+    }
+
+    /** The serialized {@value #BACKBONE_FILE} model with its products in {@code precision}. */
+    public static byte[] backboneModel(DinoState state, DinoConfig.Precision precision) {
+        return new Builder(state, "teacher_backbone", precision).backbone().toBytes();
     }
 
     /** The serialized {@value #ATTENTION_FILE} model. */
     public static byte[] attentionModel(DinoState state) {
-        return new Builder(state, "teacher_attention").lastAttention().toBytes();
+        return attentionModel(state, DinoConfig.Precision.FP32);
+    }
+
+    /** The serialized {@value #ATTENTION_FILE} model with its products in {@code precision}. */
+    public static byte[] attentionModel(DinoState state, DinoConfig.Precision precision) {
+        return new Builder(state, "teacher_attention", precision).lastAttention().toBytes();
+    }
+
+    /** The ONNX type of the products at {@code precision}, null for fp32. */
+    private static DType productType(DinoConfig.Precision precision) {
+        return switch (precision) {
+            case FP32 -> null;
+            case BF16 -> DType.BFLOAT16;
+            case FP16 -> DType.FLOAT16;
+        };
     }
 
     /**
@@ -133,25 +172,33 @@ public final class InferenceExport {
         private final Map<String, Tensor> weights = new HashMap<>();
         private final Tensor images;
         private final VisionTransformer vit;
+        private final DinoConfig.Precision precision;
+        private final DType products;   // null: float32
 
-        Builder(DinoState state, String name) {
+        Builder(DinoState state, String name, DinoConfig.Precision precision) {
             this.state = state;
             this.c = state.config();
+            this.precision = precision;
+            this.products = productType(precision);
             this.g = new Graph(name);
             this.images = g.inputDynamic(INPUT, DType.FLOAT, new String[]{"N", null, "H", "W"}, new long[]{0, c.inChans, 0, 0});
             this.vit = new VisionTransformer(g, c, this::weight, new ShapePolicy.Symbolic(g, c));
         }
 
         Graph backbone() {
-            g.outputDynamic(vit.forward(images, null), EMBEDDINGS, new String[]{"N", null}, new long[]{0, c.dim});
+            g.outputDynamic(inProductType(() -> vit.forward(images, null)), EMBEDDINGS, new String[]{"N", null}, new long[]{0, c.dim});
             metadata();
             return g;
         }
 
         Graph lastAttention() {
-            g.outputDynamic(vit.lastCLSAttention(images), ATTENTION, new String[]{"N", null, "tokens"}, new long[]{0, c.heads, 0});
+            g.outputDynamic(inProductType(() -> vit.lastCLSAttention(images)), ATTENTION, new String[]{"N", null, "tokens"}, new long[]{0, c.heads, 0});
             metadata();
             return g;
+        }
+
+        private Tensor inProductType(Supplier<Tensor> body) {
+            return products == null ? body.get() : g.withProductPrecision(products, true, body);
         }
 
         private void metadata() {
@@ -161,6 +208,7 @@ public final class InferenceExport {
             if (c.preset != null) g.metadata(META_PRESET, c.preset);
             g.metadata(META_PATCH, Integer.toString(c.patch));
             if (state.tensors().containsKey(StateKeys.STEP)) g.metadata(META_STEP, Long.toString(state.step()));
+            if (products != null) g.metadata(META_PRECISION, precision.id());
         }
 
         private static String joined(double[] v) {
@@ -171,8 +219,17 @@ public final class InferenceExport {
         private Tensor weight(String name) {
             return weights.computeIfAbsent(name, n -> {
                 TensorData t = state.get(StateKeys.teacher(n));
-                return g.initializer(n, DType.FLOAT, t.shape(), t.data());
+                DType type = storedType(n);
+                if (type == DType.FLOAT) return g.initializer(n, type, t.shape(), t.data());
+                // Rounded here as the Cast before the product would round it (that Cast is then not emitted).
+                return g.initializer(n, type, t.shape(), HalfFloats.narrowed(t.data(), type));
             });
+        }
+
+        /** The type of the product a parameter feeds, float32 for the others (LayerNorm, tokens, position embeddings). */
+        private DType storedType(String name) {
+            if (products == null || !PRODUCT_PARAMETER.matcher(name).matches()) return DType.FLOAT;
+            return name.startsWith(PATCH_EMBED) ? ShapePolicy.Symbolic.convType(products) : products;
         }
     }
 }

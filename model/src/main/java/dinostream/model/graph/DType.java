@@ -8,7 +8,7 @@ public enum DType {
     DOUBLE(TensorProto.DataType.DOUBLE_VALUE, 8),
     INT64(TensorProto.DataType.INT64_VALUE, 8),
     BOOL(TensorProto.DataType.BOOL_VALUE, 1),
-    /** Mixed-precision products only (no constants of this type are written). */
+    /** Mixed-precision products only; weights of this type are written as initializers of rounded raw data ({@link HalfFloats}). */
     BFLOAT16(TensorProto.DataType.BFLOAT16_VALUE, 2),
     FLOAT16(TensorProto.DataType.FLOAT16_VALUE, 2);
 

@@ -134,6 +134,8 @@ public final class Graph {
                 case DOUBLE -> buf.putDouble(v);
                 case INT64 -> buf.putLong((long) v);
                 case BOOL -> buf.put((byte) (v != 0 ? 1 : 0));
+                // 16-bit floats come as rounded initializers (HalfFloats); never silently as zeros
+                default -> throw new IllegalArgumentException("no constants of type " + dtype);
             }
         }
         buf.flip();
