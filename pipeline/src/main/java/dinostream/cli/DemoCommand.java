@@ -324,7 +324,7 @@ final class DemoCommand implements Callable<Integer> {
 
     private static int webPort(int wanted) throws Exception {
         try (ServerSocket s = new ServerSocket(wanted, 1, InetAddress.getLoopbackAddress())) {
-            return wanted;
+            return s.getLocalPort();   // wanted, or for 0 the free port picked, so that the line printed is the UI's
         } catch (java.io.IOException taken) {
             try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
                 return s.getLocalPort();
