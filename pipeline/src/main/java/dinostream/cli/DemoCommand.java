@@ -52,7 +52,8 @@ import java.util.regex.Pattern;
                 "--images N instead of --duration: a fixed budget of images trained (for learning experiments), not of wall time."})
 final class DemoCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String MODEL = "demo";
+    /** The model id of a demo run (its snapshots: OUT/snapshots/demo). */
+    static final String MODEL = "demo";
 
     @Spec
     CommandSpec spec;
@@ -95,6 +96,9 @@ final class DemoCommand implements Callable<Integer> {
     ScheduleOptions scheduleOptions;
 
     @Mixin
+    RecipeOptions recipe;
+
+    @Mixin
     ProbeOptions probeOptions;
 
     @Option(names = "--no-embed", description = "Train only (all cores for the train step).")
@@ -122,9 +126,11 @@ final class DemoCommand implements Callable<Integer> {
         if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
-        StartFromOptions.Resolved start = startFrom.resolve(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec),
-                dinostream.pipeline.job.Deployment.LOCAL, false, seed, spec);
+        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec), spec),
+                dinostream.pipeline.job.Deployment.LOCAL, false, seed, recipe.outDim, spec);
         DinoConfig cfg = start.config();
+        var augment = recipe.augment(cfg, spec);
+        var schedule = scheduleOptions.toSchedule(spec);
         Path dir = out.toAbsolutePath();
         freshRun(dir);
         // The progress line says what the INFO lines would; keep the console to it and to warnings.
@@ -142,10 +148,13 @@ final class DemoCommand implements Callable<Integer> {
                     .embed(!noEmbed)
                     // The images are all in Kafka before the job starts: it stops at those offsets, as train --bounded.
                     .bounded(images != null)
-                    .trainer(t -> t.batch(batch).seed(seed).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(scheduleOptions.toSchedule(spec)))
+                    .augment(augment)
+                    .trainer(t -> t.batch(batch).seed(seed).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(schedule))
                     .probe(p -> probeOptions.applyTo(p, spec))
                     .embedder(e -> e.threads(1))
                     .build();
+            // The settings a result came from, beside it.
+            RunSettings.write(dir, "demo", spec, o, images);
             LocalRun.createTopics(kafka, o, 1, Map.of());
             int[] order = Order.IID.indices(imageSource, 0, -1);
             ImageProducer producer;
@@ -368,6 +377,7 @@ final class DemoCommand implements Callable<Integer> {
             o.put("dead_letters", dead);
             o.put("snapshots", snapshots.size());
             o.put("out", dir.toString());
+            o.put("settings", dir.resolve(RunSettings.FILE).toString());
             o.put("seconds", seconds);
             Json.print(spec.commandLine().getOut(), o);
         }
@@ -384,7 +394,7 @@ final class DemoCommand implements Callable<Integer> {
                 }
             }
         }
-        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl", "probe.jsonl", "report.html"}) {
+        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl", "probe.jsonl", "report.html", RunSettings.FILE}) {
             Files.deleteIfExists(dir.resolve(name));
         }
     }
