@@ -105,6 +105,25 @@ class CommandsIT {
         assertTrue(d.err().contains("Flink web UI on http://127.0.0.1:" + port), d.err());
     }
 
+    /** A budget of images: exactly that many trained, then the job ends by itself with a snapshot of its last step. */
+    @Test
+    void demoWithImagesEndsWhenTheyAreTrained(@TempDir Path dir) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        // 5 steps; 5 is not a multiple of --snapshot-every, yet the last step is the final snapshot.
+        Run d = run("demo", "--images", "40", "--source", "synthetic", "--preset", "test", "--batch", "8", "--snapshot-every", "4",
+                "--web-port", Integer.toString(port), "--out", dir.toString(), "--json");
+        assertEquals(0, d.rc(), d.err());
+        JsonNode summary = new ObjectMapper().readTree(d.out());
+        assertEquals(40, summary.get("images_in").asLong(), d.out());
+        assertEquals(40, summary.get("images_trained").asLong(), d.out());
+        assertEquals(5, summary.get("train_steps").asLong(), d.out());
+        var latest = new dinostream.pipeline.snapshot.SnapshotStore(dir.resolve("snapshots").toUri().toString(), 5).latest("demo").orElseThrow();
+        assertEquals(5, latest.manifest().step());
+    }
+
     @Test
     void badArgumentsGiveOneLineAndExitCode2() {
         for (List<String> args : List.of(

@@ -48,16 +48,24 @@ import java.util.regex.Pattern;
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"See dinostream learn from a stream in minutes: starts a Kafka broker in-process (127.0.0.1 only),",
                 "streams images into it, and runs the train job on a local Flink MiniCluster with its web UI.",
-                "Shows one live progress line; at the end (or Ctrl-C) stops cleanly and prints where everything is."})
+                "Shows one live progress line; at the end (or Ctrl-C) stops cleanly and prints where everything is.",
+                "--images N instead of --duration: a fixed budget of images trained (for learning experiments), not of wall time."})
 final class DemoCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final String MODEL = "demo";
+    /** The model id of a demo run (its snapshots: OUT/snapshots/demo). */
+    static final String MODEL = "demo";
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--duration", paramLabel = "D", defaultValue = "5m", description = "How long to run: 90s, 5m, 1h (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--duration", paramLabel = "D", description = "How long to run: 90s, 5m, 1h (default: 5m; not with --images).")
     String duration;
+
+    @Option(names = "--images", paramLabel = "N",
+            description = {"Train on exactly N images, then stop: N images (the source's order, cycled as often as needed) go into Kafka",
+                    "as fast as it takes them, then the job runs bounded (as train --bounded) and ends when the trainer has trained on",
+                    "all of them, with a final snapshot. A multiple of --batch; not with --duration or --rate."})
+    Long images;
 
     @Option(names = "--source", paramLabel = "fmnist|DIR|synthetic",
             description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes.")
@@ -72,17 +80,23 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     StartFromOptions startFrom;
 
-    @Option(names = "--rate", paramLabel = "N", defaultValue = "200", description = "Images per second into Kafka, like a camera feed (default: ${DEFAULT-VALUE}).")
-    double rate;
+    @Option(names = "--rate", paramLabel = "N", description = "Images per second into Kafka, like a camera feed (default: 200; with --images as fast as Kafka takes them).")
+    Double rate;
 
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per train step (default: ${DEFAULT-VALUE}).")
     int batch;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation, as train's (default: ${DEFAULT-VALUE}).")
+    long seed;
 
     @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "10", description = "Steps between snapshots (default: ${DEFAULT-VALUE}).")
     int snapshotEvery;
 
     @Mixin
     ScheduleOptions scheduleOptions;
+
+    @Mixin
+    RecipeOptions recipe;
 
     @Mixin
     ProbeOptions probeOptions;
@@ -101,19 +115,28 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Duration runFor = parseDuration(duration);
-        if (!(rate > 0)) throw usage("--rate must be positive");
+        // A budget of images must not end early on a clock or wait on a pace: the two are the timed run's.
+        if (images != null) {
+            if (duration != null) throw usage("--images and --duration do not go together: a run with --images ends when its images are trained");
+            if (rate != null) throw usage("--images and --rate do not go together: with --images the images go into Kafka as fast as it takes them");
+            if (images < 1) throw usage("--images must be positive");
+            if (images % batch != 0) throw usage("--images must be a multiple of --batch (" + batch + "): the images of an incomplete batch are not trained on");
+        }
+        Duration runFor = images != null ? null : parseDuration(duration != null ? duration : "5m");
+        if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
-        StartFromOptions.Resolved start = startFrom.resolve(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec),
-                dinostream.pipeline.job.Deployment.LOCAL, false, 0, spec);
+        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec), spec),
+                dinostream.pipeline.job.Deployment.LOCAL, false, seed, recipe.outDim, spec);
         DinoConfig cfg = start.config();
+        var augment = recipe.augment(cfg, spec);
+        var schedule = scheduleOptions.toSchedule(spec);
         Path dir = out.toAbsolutePath();
         freshRun(dir);
         // The progress line says what the INFO lines would; keep the console to it and to warnings.
         org.apache.logging.log4j.core.config.Configurator.setLevel("dinostream", org.apache.logging.log4j.Level.WARN);
 
-        ImageSource images = images(cfg, err);
+        ImageSource imageSource = images(cfg, err);
         int port = webPort(webPort);
         long started = System.nanoTime();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
@@ -123,25 +146,47 @@ final class DemoCommand implements Callable<Integer> {
                     .parallelism(1)
                     .checkpointInterval(Duration.ofSeconds(10))
                     .embed(!noEmbed)
-                    .trainer(t -> t.batch(batch).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(scheduleOptions.toSchedule(spec)))
+                    // The images are all in Kafka before the job starts: it stops at those offsets, as train --bounded.
+                    .bounded(images != null)
+                    .augment(augment)
+                    .trainer(t -> t.batch(batch).seed(seed).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(schedule))
                     .probe(p -> probeOptions.applyTo(p, spec))
                     .embedder(e -> e.threads(1))
                     .build();
+            // The settings a result came from, beside it.
+            RunSettings.write(dir, "demo", spec, o, images);
             LocalRun.createTopics(kafka, o, 1, Map.of());
-            JobClient job = LocalRun.start(o, port, "dinostream demo");
-            err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), for %s%n",
-                    kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom", duration);
-
-            ImageProducer producer = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).rate(rate).build();
-            Thread feed = new Thread(() -> {
-                try {
-                    producer.run(images, Order.IID.indices(images, 0, -1));
-                } catch (Exception e) {
-                    err.println("dinostream demo: the image feed stopped: " + e.getMessage());
+            int[] order = Order.IID.indices(imageSource, 0, -1);
+            ImageProducer producer;
+            if (images != null) {
+                producer = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).build();
+                err.printf(Locale.ROOT, "dinostream demo: sending %,d images into Kafka...%n", images);
+                ImageProducer.Stats sent = producer.run(imageSource, cycled(order, images));
+                if (sent.sent() != images) {
+                    throw new CliFailure("only " + sent.sent() + " of the " + images + " images went into Kafka ("
+                            + sent.skipped() + " of the source's files are not images)");
                 }
-            }, "demo-feed");
-            feed.setDaemon(true);
-            feed.start();
+            } else {
+                producer = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).rate(rate != null ? rate : 200).build();
+            }
+            JobClient job = LocalRun.start(o, port, "dinostream demo");
+            // Done when the job is: its MiniCluster shuts down with a job that ends by itself (--images), and asking its status then fails.
+            var ended = job.getJobExecutionResult();
+            err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), %s%n",
+                    kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom",
+                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + (duration != null ? duration : "5m"));
+
+            if (images == null) {
+                Thread feed = new Thread(() -> {
+                    try {
+                        producer.run(imageSource, order);
+                    } catch (Exception e) {
+                        err.println("dinostream demo: the image feed stopped: " + e.getMessage());
+                    }
+                }, "demo-feed");
+                feed.setDaemon(true);
+                feed.start();
+            }
 
             AvroCodec<EmbeddingRecord> codec = AvroCodec.embeddingRecords();
             try (BufferedWriter embeddingsOut = Files.newBufferedWriter(dir.resolve("embeddings.jsonl"), StandardCharsets.UTF_8);
@@ -154,8 +199,9 @@ final class DemoCommand implements Callable<Integer> {
                 sun.misc.SignalHandler oldInt = sun.misc.Signal.handle(new sun.misc.Signal("INT"), s -> stop.set(true));
                 sun.misc.SignalHandler oldTerm = sun.misc.Signal.handle(new sun.misc.Signal("TERM"), s -> stop.set(true));
                 try {
-                    long end = System.nanoTime() + runFor.toNanos(), nextLine = 0;
-                    while (!stop.get() && System.nanoTime() < end && !job.getJobStatus().get().isTerminalState()) {
+                    // A bounded run (--images) ends with its job.
+                    long end = runFor == null ? 0 : System.nanoTime() + runFor.toNanos(), nextLine = 0;
+                    while (!stop.get() && (runFor == null || System.nanoTime() < end) && !ended.isDone()) {
                         Thread.sleep(500);
                         JsonNode last = progress.poll();
                         if (tty || System.nanoTime() >= nextLine) {
@@ -171,15 +217,28 @@ final class DemoCommand implements Callable<Integer> {
                     sun.misc.Signal.handle(new sun.misc.Signal("TERM"), oldTerm);
                 }
                 if (tty) err.println();
-                err.println("dinostream demo: stopping (the last checkpoint commits the pending embeddings)...");
+                Throwable failed = ended.isCompletedExceptionally() ? ended.handle((r, e) -> e).join() : null;
+                err.println(ended.isDone() ? "dinostream demo: the job ended" + (failed != null ? " with a failure" : "")
+                        : "dinostream demo: stopping (the last checkpoint commits the pending embeddings)...");
                 producer.stop();
-                stopJob(job, dir, err);
+                stopJob(job, ended, dir, err);
                 waitForQuiet(embeddings);
                 JsonNode last = progress.poll();
                 summary(dir, cfg, producer, last, embeddings.count(), deadLetters.count(), (System.nanoTime() - started) / 1e9, err);
+                // A job that failed by itself (its restarts used up) is the run's result, after what it left.
+                if (failed != null) throw new CliFailure("the job failed: " + Errors.describe(failed), failed);
             }
         }
         return 0;
+    }
+
+    /** The first {@code n} of {@code order} repeated: a budget larger than the source goes through it again, in the same order. */
+    static int[] cycled(int[] order, long n) {
+        if (order.length == 0) throw new CliFailure("the image source is empty");
+        if (n > Integer.MAX_VALUE - 8) throw new CliFailure("--images " + n + " is more than one run can send (" + (Integer.MAX_VALUE - 8) + ")");
+        int[] r = new int[(int) n];
+        for (int i = 0; i < r.length; i++) r[i] = order[i % order.length];
+        return r;
     }
 
     private ImageSource images(DinoConfig cfg, PrintWriter err) throws Exception {
@@ -205,13 +264,19 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The newest k-NN probe score in the run folder, or NaN. */
     private static double probeTop1(Path dir) {
+        JsonNode p = lastProbe(dir);
+        return p == null ? Double.NaN : p.path("top1").asDouble(Double.NaN);
+    }
+
+    /** The newest line of the run folder's probe.jsonl, or null. */
+    private static JsonNode lastProbe(Path dir) {
         try {
             Path p = dir.resolve("probe.jsonl");
-            if (!Files.exists(p)) return Double.NaN;
+            if (!Files.exists(p)) return null;
             List<String> lines = Files.readAllLines(p);
-            return lines.isEmpty() ? Double.NaN : JSON.readTree(lines.get(lines.size() - 1)).path("top1").asDouble(Double.NaN);
+            return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
         } catch (Exception e) {
-            return Double.NaN;   // being written right now; the next poll reads it
+            return null;   // being written right now; the next poll reads it
         }
     }
 
@@ -244,9 +309,9 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** A savepoint commits the Kafka transactions of everything processed so far, then the job stops. */
-    private static void stopJob(JobClient job, Path dir, PrintWriter err) {
+    private static void stopJob(JobClient job, java.util.concurrent.Future<?> ended, Path dir, PrintWriter err) {
         try {
-            if (!job.getJobStatus().get().isTerminalState()) {
+            if (!ended.isDone()) {
                 job.stopWithSavepoint(false, dir.resolve("savepoints").toUri().toString(), SavepointFormatType.CANONICAL)
                         .get(2, TimeUnit.MINUTES);
             }
@@ -282,6 +347,11 @@ final class DemoCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "  last loss            %.4f (ln K = %.4f), teacher entropy %.3f%n", last.path("loss").asDouble(),
                     Math.log(cfg.outDim), last.path("teacher_entropy").asDouble());
         }
+        JsonNode probe = lastProbe(dir);
+        if (probe != null) {
+            err.printf(Locale.ROOT, "  last k-NN probe      top-1 %.2f %%, top-5 %.2f %% at step %d (%s)%n", probe.path("top1").asDouble(),
+                    probe.path("top5").asDouble(), probe.path("step").asLong(), dir.resolve("probe.jsonl"));
+        }
         err.printf(Locale.ROOT, "  embeddings committed %,d  -> %s%n", embeddings, dir.resolve("embeddings.jsonl"));
         err.printf(Locale.ROOT, "  dead letters         %,d%n", dead);
         err.printf(Locale.ROOT, "  snapshots            %d  -> %s%n", snapshots.size(), dir.resolve("snapshots").resolve(MODEL));
@@ -297,10 +367,17 @@ final class DemoCommand implements Callable<Integer> {
             ObjectNode o = Json.object();
             o.put("images_in", producer.stats().sent());
             o.put("train_steps", steps);
+            o.put("images_trained", last == null ? 0 : last.path("images_seen").asLong());
+            if (probe != null) {
+                o.put("probe_step", probe.path("step").asLong());
+                o.put("probe_top1", probe.path("top1").asDouble());
+                o.put("probe_top5", probe.path("top5").asDouble());
+            }
             o.put("embeddings_committed", embeddings);
             o.put("dead_letters", dead);
             o.put("snapshots", snapshots.size());
             o.put("out", dir.toString());
+            o.put("settings", dir.resolve(RunSettings.FILE).toString());
             o.put("seconds", seconds);
             Json.print(spec.commandLine().getOut(), o);
         }
@@ -317,7 +394,7 @@ final class DemoCommand implements Callable<Integer> {
                 }
             }
         }
-        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl", "probe.jsonl", "report.html"}) {
+        for (String name : new String[]{"metrics.jsonl", "checkpoints.jsonl", "embeddings.jsonl", "probe.jsonl", "report.html", RunSettings.FILE}) {
             Files.deleteIfExists(dir.resolve(name));
         }
     }

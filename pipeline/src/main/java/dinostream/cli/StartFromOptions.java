@@ -43,8 +43,10 @@ final class StartFromOptions {
      * The job's configuration. Where the file is readable here (always in a local run) it is read
      * now, so that a file that does not fit is a usage error before the job starts; on a cluster a
      * file only the TaskManagers reach is checked by the trainers when they create a model.
+     *
+     * @param outDim --out-dim when given: a file whose head has another out_dim is refused, as its head would silently win
      */
-    Resolved resolve(DinoConfig base, Deployment where, boolean sharedFileSystem, long seed, CommandSpec spec) {
+    Resolved resolve(DinoConfig base, Deployment where, boolean sharedFileSystem, long seed, Integer outDim, CommandSpec spec) {
         TrainerOptions.InitImport how = pth.toInitImport(spec);
         if (initFrom == null) {
             if (!how.equals(TrainerOptions.InitImport.NONE)) throw usage(spec, "--heads, --arch and --checkpoint-key are for an --init-from .pth file");
@@ -70,6 +72,10 @@ final class StartFromOptions {
             merged = InitFile.merge(base, file.config(), readHere);
         } catch (InitFile.InvalidInitFile e) {
             throw usage(spec, "--init-from " + e.getMessage());
+        }
+        if (outDim != null && merged.outDim != outDim) {
+            throw usage(spec, "--out-dim " + outDim + " conflicts with --init-from " + initFrom + ", whose head has out_dim " + merged.outDim
+                    + " (a file's head is its own: leave --out-dim out)");
         }
         List<String> head = InitFile.headDifferences(base, merged);
         if (!head.isEmpty()) {

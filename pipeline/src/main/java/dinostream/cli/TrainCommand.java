@@ -82,6 +82,9 @@ final class TrainCommand implements Callable<Integer> {
     ScheduleOptions scheduleOptions;
 
     @Mixin
+    RecipeOptions recipe;
+
+    @Mixin
     ProbeOptions probeOptions;
 
     @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; locally default OUT/snapshots; required on a cluster).")
@@ -149,6 +152,8 @@ final class TrainCommand implements Callable<Integer> {
                 o.trainer().initState() != null ? ", new models from " + o.trainer().initState() : "",
                 o.bootstrap(), o.imagesTopic(), o.restorePath() != null ? ", restored from " + o.restorePath() : "",
                 where == Deployment.LOCAL ? "; run folder " + runDir() : "; snapshots " + o.trainer().snapshotDir());
+        // The settings a result came from, beside it.
+        if (where == Deployment.LOCAL) RunSettings.write(runDir(), "train", spec, o, null);
         Submission.run(env, name, where, spec);
         // A local job that ended (--bounded) leaves a report of its run folder.
         if (where == Deployment.LOCAL) LocalRun.report(runDir(), o.trainer().snapshotDir(), spec.commandLine().getErr());
@@ -217,7 +222,8 @@ final class TrainCommand implements Callable<Integer> {
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");
         // Last: it may read a large file.
-        StartFromOptions.Resolved start = startFrom.resolve(precision.apply(ModelOptions.resolve(model, "fmnist-tiny", spec), spec), where, sharedFileSystem, seed, spec);
+        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(ModelOptions.resolve(model, "fmnist-tiny", spec), spec), spec),
+                where, sharedFileSystem, seed, recipe.outDim, spec);
         DinoConfig cfg = start.config();
 
         JobOptions.Builder b = JobOptions.builder()
@@ -236,6 +242,7 @@ final class TrainCommand implements Callable<Integer> {
                 .parallelism(parallelism)
                 .bounded(bounded)
                 .model(cfg)
+                .augment(recipe.augment(cfg, spec))
                 .trainer(t -> t.batch(batch).seed(seed).maxSkippedSteps(maxSkippedSteps).maxModels(maxModels)
                         .resumePausedModels(resumePausedModels).initState(start.uri()).initImport(start.how()).schedule(scheduleOptions.toSchedule(spec))
                         .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -374,6 +375,22 @@ class CliTest {
         assertOneLineError(run(concat(base, "bf17")), 2, "--precision: precision must be fp32, bf16 or fp16, got bf17");
         assertOneLineError(run("demo", "--out", dir.resolve("demo").toString(), "--precision", "fp8"), 2,
                 "--precision: precision must be fp32, bf16 or fp16, got fp8");
+    }
+
+    /** demo --images is a budget of images trained: no clock or pace beside it, whole batches; refused before the run folder is made. */
+    @Test
+    void demoImagesBudgetIsValidated() {
+        Path out = dir.resolve("demo-budget");
+        String[] base = {"demo", "--out", out.toString(), "--batch", "64"};
+        assertOneLineError(run(concat(base, "--images", "640", "--duration", "90s")), 2, "--images and --duration do not go together");
+        assertOneLineError(run(concat(base, "--images", "640", "--rate", "100")), 2, "--images and --rate do not go together");
+        assertOneLineError(run(concat(base, "--images", "100")), 2, "--images must be a multiple of --batch (64)");
+        assertOneLineError(run(concat(base, "--images", "0")), 2, "--images must be positive");
+        assertOneLineError(run(concat(base, "--images", "many")), 2, "--images");
+        assertFalse(Files.exists(out), "refused before the run folder is made");
+        // A budget beyond the source goes through it again, in the same order.
+        assertArrayEquals(new int[]{2, 0, 1, 2, 0, 1, 2}, DemoCommand.cycled(new int[]{2, 0, 1}, 7));
+        assertArrayEquals(new int[]{2, 0}, DemoCommand.cycled(new int[]{2, 0, 1}, 2));
     }
 
     private static String[] concat(String[] a, String... b) {

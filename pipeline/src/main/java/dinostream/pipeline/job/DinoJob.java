@@ -107,7 +107,7 @@ public final class DinoJob {
                 .name("decode + validate").uid("decode");
 
         SingleOutputStreamOperator<CropSet> crops = images
-                .map(new AugmentFunction(config.toJson(), trainer.seed()))
+                .map(new AugmentFunction(config.toJson(), trainer.seed(), o.augment()))
                 .name("multi-crop augment").uid("augment");
 
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops

@@ -1,6 +1,7 @@
 package dinostream.pipeline.job;
 
 import dinostream.model.dino.DinoConfig;
+import dinostream.pipeline.augment.MultiCrop;
 import dinostream.pipeline.decode.DecodeFunction;
 import dinostream.pipeline.embed.EmbedderOptions;
 import dinostream.pipeline.probe.ProbeOptions;
@@ -37,13 +38,14 @@ import java.util.function.Consumer;
  * @param restorePath          a checkpoint or savepoint folder to restore from (local runs); null: start fresh
  * @param probe                the online k-NN probe on labelled images; size 0 turns it off
  * @param transactionTimeout   the broker's transaction.max.timeout.ms defaults to 15 min; the connector's 1 h default would be refused
+ * @param augment              the multi-crop parameters; null: DINO's for the configuration's channels
  */
 public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, String groupId,
                          String imagesTopic, String embeddingsTopic, String deadLetterTopic,
                          boolean exactlyOnce, Duration transactionTimeout, int deadLetterValueBytes,
                          String modelId, List<String> models, boolean embed, int parallelism, boolean bounded,
                          Deployment deployment, Duration checkpointInterval, String checkpointDir, String restorePath,
-                         TrainerOptions trainer, EmbedderOptions embedder, ProbeOptions probe) {
+                         TrainerOptions trainer, EmbedderOptions embedder, ProbeOptions probe, MultiCrop.Params augment) {
 
     public JobOptions {
         if (bootstrap == null || bootstrap.isBlank()) throw new IllegalArgumentException("the Kafka bootstrap servers are required");
@@ -63,6 +65,8 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
             throw new IllegalArgumentException("restorePath is for local runs; on a cluster Flink's client restores (flink run -s)");
         }
         if (trainer == null || embedder == null || probe == null) throw new IllegalArgumentException("trainer, embedder and probe options are required");
+        // A copy: Params is mutable, the options are not.
+        if (augment != null) augment = augment.copy().validate();
     }
 
     private static void checkModels(String modelId, List<String> models) {
@@ -117,6 +121,7 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
         private final TrainerOptions.Builder trainer = TrainerOptions.builder();
         private final EmbedderOptions.Builder embedder = EmbedderOptions.builder();
         private final ProbeOptions.Builder probe = ProbeOptions.builder();
+        private MultiCrop.Params augment;
 
         private Builder() {}
 
@@ -235,6 +240,12 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
             return this;
         }
 
+        /** The multi-crop parameters; null: DINO's for the configuration's channels. */
+        public Builder augment(MultiCrop.Params augment) {
+            this.augment = augment;
+            return this;
+        }
+
         public Builder trainer(Consumer<TrainerOptions.Builder> settings) {
             settings.accept(trainer);
             return this;
@@ -266,7 +277,7 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
             p = new ProbeOptions(t.model(), p.size(), p.everySteps(), p.k(), p.temperature(), t.batch(), t.runDir());
             return new JobOptions(bootstrap, kafkaProperties, groupId, imagesTopic, embeddingsTopic, deadLetterTopic,
                     exactlyOnce, transactionTimeout, deadLetterValueBytes, modelId, models, embed, parallelism, bounded,
-                    deployment, checkpointInterval, checkpointDir, restorePath, t, embedder.build(), p);
+                    deployment, checkpointInterval, checkpointDir, restorePath, t, embedder.build(), p, augment);
         }
     }
 }

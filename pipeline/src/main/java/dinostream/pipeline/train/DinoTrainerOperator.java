@@ -56,7 +56,7 @@ import java.util.TreeMap;
  * Its output is the teacher, at the start and every {@code broadcastEvery} steps, for the embedders.
  */
 public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
-        implements OneInputStreamOperator<CropSet, TeacherUpdate> {
+        implements OneInputStreamOperator<CropSet, TeacherUpdate>, org.apache.flink.streaming.api.operators.BoundedOneInput {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(DinoTrainerOperator.class);
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -265,6 +265,22 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             LOG.error("model {} PAUSED after {} skipped steps in a row at step {}: it no longer trains; its images still get "
                     + "embeddings from its last teacher; to train it again, fix the cause and restart the job from a checkpoint "
                     + "with --resume-paused-models", m.modelId, m.progress.consecutiveSkips, e.step());
+        }
+    }
+
+    /**
+     * The end of a bounded input (train --bounded, demo --images): the last step is snapshotted too, not
+     * only the last multiple of --snapshot-every, so the run's final model is on disk. The final
+     * checkpoint, taken after this, writes it.
+     */
+    @Override
+    public void endInput() {
+        if (snapshots == null) return;
+        for (LiveModel m : live.values()) {
+            if (m.last != null && m.session.step() > m.progress.lastSnapshotStep) {
+                m.snapshotDue = true;
+                m.dirty = true;
+            }
         }
     }
 

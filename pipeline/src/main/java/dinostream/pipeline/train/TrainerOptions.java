@@ -10,6 +10,13 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static dinostream.model.dino.Schedules.TrainingSchedule.BASE_LR;
+import static dinostream.model.dino.Schedules.TrainingSchedule.MIN_LR;
+import static dinostream.model.dino.Schedules.TrainingSchedule.MOMENTUM;
+import static dinostream.model.dino.Schedules.TrainingSchedule.TEACHER_TEMP;
+import static dinostream.model.dino.Schedules.TrainingSchedule.WEIGHT_DECAY;
+import static dinostream.model.dino.Schedules.TrainingSchedule.WEIGHT_DECAY_END;
+
 /**
  * What the trainer operator needs to know: immutable and checked when built, serializable because
  * the job graph ships it.
@@ -88,12 +95,23 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
 
     /**
      * The learning-rate, weight-decay, teacher-temperature and momentum schedules by name: continuous
-     * (warm-up, then constant: a stream has no end) or cosine (DINO's cosine tails to a horizon).
+     * (warm-up, then constant: a stream has no end) or cosine (DINO's cosine tails to a horizon), with
+     * DINO's knobs (its main_dino.py options of the same names). The short constructor takes DINO's
+     * values for the rest, so a schedule named only by kind is the one it always was.
      *
-     * @param teacherTemp a constant teacher temperature instead of the schedule's; null: the schedule's
+     * @param baseLr                 peak lr before the linear scaling rule (lr = baseLr · batch / 256)
+     * @param minLr                  where the cosine lr ends (unused by continuous)
+     * @param weightDecayEnd         where the cosine weight decay ends (unused by continuous: constant weightDecay)
+     * @param teacherTemp            the teacher temperature after its warm-up
+     * @param warmupTeacherTemp      the teacher temperature at step 0, linear to teacherTemp over warmupTeacherTempSteps
+     * @param momentumCosine         EMA momentum cosine from momentum to 1 at the horizon; else constant
+     * @param freezeLastLayerSteps   the head's last layer is frozen for the first this many steps
      */
-    public record Schedule(Kind kind, long warmupSteps, long horizonSteps, Double teacherTemp) implements Serializable {
-        private static final long serialVersionUID = 1L;
+    public record Schedule(Kind kind, long warmupSteps, long horizonSteps, double baseLr, double minLr,
+                           double weightDecay, double weightDecayEnd, double teacherTemp, double warmupTeacherTemp,
+                           long warmupTeacherTempSteps, double momentum, boolean momentumCosine,
+                           long freezeLastLayerSteps) implements Serializable {
+        private static final long serialVersionUID = 2L;
         public static final Schedule DEFAULT = new Schedule(Kind.CONTINUOUS, 100, 10_000, null);
 
         public enum Kind {
@@ -111,24 +129,56 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
             }
         }
 
+        /** DINO's values for all but the kind, its lengths and (null: DINO's 0.04) a constant teacher temperature. */
+        public Schedule(Kind kind, long warmupSteps, long horizonSteps, Double teacherTemp) {
+            this(kind, warmupSteps, horizonSteps, BASE_LR, MIN_LR, WEIGHT_DECAY, WEIGHT_DECAY_END,
+                    teacherTemp == null ? TEACHER_TEMP : teacherTemp, teacherTemp == null ? TEACHER_TEMP : teacherTemp, 0,
+                    MOMENTUM, kind == Kind.COSINE, defaultFreezeSteps(kind, warmupSteps, horizonSteps));
+        }
+
         public Schedule {
             if (kind == null) throw new IllegalArgumentException("schedule: a kind is required (continuous or cosine)");
             if (warmupSteps < 0 || horizonSteps < 1) throw new IllegalArgumentException("schedule: warmupSteps must be >= 0 and horizonSteps >= 1");
-            // 0 is allowed: the fault-injection tests make every step non-finite with it.
-            if (teacherTemp != null && !(teacherTemp >= 0 && Double.isFinite(teacherTemp))) {
-                throw new IllegalArgumentException("schedule: teacherTemp must be finite and >= 0, got " + teacherTemp);
+            if (!(baseLr > 0 && Double.isFinite(baseLr))) throw new IllegalArgumentException("schedule: baseLr must be finite and > 0, got " + baseLr);
+            if (!(minLr >= 0 && Double.isFinite(minLr))) throw new IllegalArgumentException("schedule: minLr must be finite and >= 0, got " + minLr);
+            if (!(weightDecay >= 0 && Double.isFinite(weightDecay)) || !(weightDecayEnd >= 0 && Double.isFinite(weightDecayEnd))) {
+                throw new IllegalArgumentException("schedule: weight decays must be finite and >= 0");
             }
+            // 0 is allowed: the fault-injection tests make every step non-finite with it.
+            if (!(teacherTemp >= 0 && Double.isFinite(teacherTemp))) throw new IllegalArgumentException("schedule: teacherTemp must be finite and >= 0, got " + teacherTemp);
+            if (!(warmupTeacherTemp >= 0 && Double.isFinite(warmupTeacherTemp))) {
+                throw new IllegalArgumentException("schedule: warmupTeacherTemp must be finite and >= 0, got " + warmupTeacherTemp);
+            }
+            if (warmupTeacherTempSteps < 0) throw new IllegalArgumentException("schedule: warmupTeacherTempSteps must be >= 0");
+            if (!(momentum >= 0 && momentum <= 1)) throw new IllegalArgumentException("schedule: momentum must be in [0, 1], got " + momentum);
+            if (freezeLastLayerSteps < 0) throw new IllegalArgumentException("schedule: freezeLastLayerSteps must be >= 0");
         }
 
+        /** Freezing as DINO's 1 epoch of its 10 warm-up epochs: a tenth of the continuous warm-up, a hundredth of the cosine horizon. */
+        public static long defaultFreezeSteps(Kind kind, long warmupSteps, long horizonSteps) {
+            return kind == Kind.CONTINUOUS ? warmupSteps / 10 : horizonSteps / 100;
+        }
+
+        /** A constant teacher temperature (no warm-up); null: DINO's 0.04. */
         public Schedule withTeacherTemp(Double t) {
-            return new Schedule(kind, warmupSteps, horizonSteps, t);
+            double v = t == null ? TEACHER_TEMP : t;
+            return new Schedule(kind, warmupSteps, horizonSteps, baseLr, minLr, weightDecay, weightDecayEnd, v, v, 0,
+                    momentum, momentumCosine, freezeLastLayerSteps);
         }
 
-        Schedules.TrainingSchedule of(int batch) {
-            Schedules.TrainingSchedule s = kind == Kind.CONTINUOUS
-                    ? Schedules.TrainingSchedule.continuous(batch, warmupSteps)
-                    : Schedules.TrainingSchedule.dino(batch, horizonSteps);
-            return teacherTemp == null ? s : s.withTeacherTemp(Schedules.Schedule.constant(teacherTemp));
+        /** The schedules of a run with {@code batch} images a step (the lr scaled by it). */
+        public Schedules.TrainingSchedule of(int batch) {
+            // DINO's cosine recipe warms the lr up over a tenth of its length (10 of 100 epochs).
+            Schedules.Schedule lr = kind == Kind.CONTINUOUS
+                    ? Schedules.lrConstant(baseLr, batch, warmupSteps)
+                    : Schedules.lr(baseLr, batch, minLr, horizonSteps / 10, horizonSteps);
+            Schedules.Schedule wd = kind == Kind.CONTINUOUS
+                    ? Schedules.Schedule.constant(weightDecay)
+                    : Schedules.weightDecay(weightDecay, weightDecayEnd, horizonSteps);
+            return new Schedules.TrainingSchedule(lr, wd,
+                    Schedules.teacherTemp(warmupTeacherTemp, teacherTemp, warmupTeacherTempSteps),
+                    momentumCosine ? Schedules.momentum(momentum, horizonSteps) : Schedules.Schedule.constant(momentum),
+                    freezeLastLayerSteps);
         }
     }
 
