@@ -62,9 +62,9 @@ final class DemoCommand implements Callable<Integer> {
     String duration;
 
     @Option(names = "--images", paramLabel = "N",
-            description = {"Train on exactly N images, then stop: N images (the source's order, cycled as often as needed) go into Kafka",
-                    "as fast as it takes them, then the job runs bounded (as train --bounded) and ends when the trainer has trained on",
-                    "all of them, with a final snapshot. A multiple of --batch; not with --duration or --rate."})
+            description = "Train on exactly N images, then stop: N images (the source's order, cycled as often as needed) go into Kafka "
+                    + "as fast as it takes them, then the job runs bounded (as train --bounded) and ends when the trainer has trained on "
+                    + "all of them, with a final snapshot. A multiple of --batch; not with --duration or --rate.")
     Long images;
 
     @Option(names = "--source", paramLabel = "fmnist|DIR|synthetic",
