@@ -2,6 +2,7 @@ package dinostream.model.dino;
 
 import dinostream.model.graph.DType;
 import dinostream.model.graph.Graph;
+import dinostream.model.graph.Reductions;
 import dinostream.model.graph.Tensor;
 
 import java.util.Collection;
@@ -10,7 +11,6 @@ import static dinostream.model.graph.Elementwise.add;
 import static dinostream.model.graph.Elementwise.compare;
 import static dinostream.model.graph.Elementwise.mul;
 import static dinostream.model.graph.Elementwise.where;
-import static dinostream.model.graph.Reductions.reduceSum;
 
 /**
  * fp16's dynamic loss scaling, in-graph, with torch.cuda.amp.GradScaler's defaults (what the official
@@ -46,17 +46,11 @@ public final class LossScaler {
     }
 
     /**
-     * Whether any of the gradients holds an infinity or NaN: their sum is then non-finite (an
-     * infinity plus anything is infinite or NaN), and finite gradients, unscaled, never sum past 3e38.
+     * Whether any of the gradients holds an infinity or NaN ({@link Reductions#totalSum} is then
+     * non-finite; finite gradients, unscaled, never sum past 3e38).
      */
     static Tensor foundInf(Graph g, Collection<Tensor> grads) {
-        Tensor total = null;
-        for (Tensor gr : grads) {
-            long[] all = new long[gr.rank()];
-            for (int i = 0; i < all.length; i++) all[i] = i;
-            Tensor s = reduceSum(g, gr, false, all);
-            total = total == null ? s : add(g, total, s);
-        }
+        Tensor total = Reductions.totalSum(g, grads);
         // x - x is 0 for every finite x, NaN for infinities and NaN; NaN == 0 is false.
         Tensor zero = g.node1("Sub", new Tensor[]{total, total}, total.dtype, total.shape());
         return g.node1("Not", new Tensor[]{compare(g, "Equal", zero, g.scalar(0, total.dtype))}, DType.BOOL, total.shape());

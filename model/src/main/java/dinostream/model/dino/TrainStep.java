@@ -4,6 +4,7 @@ import dinostream.model.graph.Attr;
 import dinostream.model.graph.Autodiff;
 import dinostream.model.graph.DType;
 import dinostream.model.graph.Graph;
+import dinostream.model.graph.Reductions;
 import dinostream.model.graph.Tensor;
 
 import java.util.ArrayList;
@@ -340,13 +341,9 @@ public final class TrainStep {
      * Plain graph nodes, no gradient: it is an output, not part of the loss.
      */
     static Tensor stateSum(Graph g, DinoConfig c, Map<String, Tensor> next) {
-        Tensor total = null;
-        for (StateKeys.Spec s : StateKeys.specs(c)) {
-            if (s.int64()) continue;
-            Tensor sum = g.node1("ReduceSum", new Tensor[]{next.get(s.key())}, DType.FLOAT, new long[0], Attr.i("keepdims", 0));
-            total = total == null ? sum : g.node1("Add", new Tensor[]{total, sum}, DType.FLOAT, new long[0]);
-        }
-        return total;
+        List<Tensor> floats = new ArrayList<>();
+        for (StateKeys.Spec s : StateKeys.specs(c)) if (!s.int64()) floats.add(next.get(s.key()));
+        return Reductions.totalSum(g, floats);
     }
 
     /** Declares the state as inputs; the trainable student parameters are differentiated. */

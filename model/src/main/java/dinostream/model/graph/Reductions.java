@@ -27,6 +27,17 @@ public final class Reductions {
         return y;
     }
 
+    /**
+     * One float scalar: the sum of every element of every tensor (a ReduceSum over all axes each, then
+     * one Sum). Not recorded (a check on values, never differentiated): infinite or NaN exactly when
+     * some element is, or, for finite values, past 3e38.
+     */
+    public static Tensor totalSum(Graph g, java.util.Collection<Tensor> ts) {
+        java.util.List<Tensor> sums = new java.util.ArrayList<>();
+        for (Tensor t : ts) sums.add(g.node1("ReduceSum", new Tensor[]{t}, t.dtype, new long[0], Attr.i("keepdims", 0)));
+        return Elementwise.sumAll(g, sums);
+    }
+
     public static Tensor reduceMean(Graph g, Tensor x, boolean keepdims, long... axes) {
         Tensor y = g.node1("ReduceMean", new Tensor[]{x, g.ints(axes)}, x.dtype, reducedShape(x.shape(), axes, keepdims),
                 Attr.i("keepdims", keepdims ? 1 : 0));
