@@ -96,15 +96,23 @@ class CommandsIT {
     @Test
     void demoCommitsEmbeddingsAndWritesSnapshots(@TempDir Path dir) throws Exception {
         int port = freePort();
-        Run d = run("demo", "--duration", "25s", "--source", "synthetic", "--preset", "test", "--batch", "8", "--snapshot-every", "2",
-                "--rate", "100", "--web-port", Integer.toString(port), "--out", dir.toString(), "--json");
+        // Six images: a timed demo must send them again and again, as a camera keeps sending, not stop after one pass.
+        Path images = Files.createDirectories(dir.resolve("images"));
+        for (int i = 0; i < 6; i++) {
+            java.awt.image.BufferedImage im = new java.awt.image.BufferedImage(16, 16, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+            for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) im.getRaster().setSample(x, y, 0, (x * (i + 1) + y * 7) % 256);
+            javax.imageio.ImageIO.write(im, "png", images.resolve("im" + i + ".png").toFile());
+        }
+        Path out = dir.resolve("run");
+        Run d = run("demo", "--duration", "25s", "--source", images.toString(), "--preset", "test", "--batch", "8", "--snapshot-every", "2",
+                "--rate", "100", "--web-port", Integer.toString(port), "--out", out.toString(), "--json");
         assertEquals(0, d.rc(), d.err());
         JsonNode summary = new ObjectMapper().readTree(d.out());
-        assertTrue(summary.get("images_in").asLong() > 0, d.out());
+        assertTrue(summary.get("images_in").asLong() >= 60, "the six images went round again: " + d.out());
         assertTrue(summary.get("train_steps").asLong() > 0, d.out());
         assertTrue(summary.get("embeddings_committed").asLong() > 0, d.out());
         assertTrue(summary.get("snapshots").asInt() > 0, d.out());
-        assertEquals(summary.get("embeddings_committed").asLong(), Files.readAllLines(dir.resolve("embeddings.jsonl")).size());
+        assertEquals(summary.get("embeddings_committed").asLong(), Files.readAllLines(out.resolve("embeddings.jsonl")).size());
         assertTrue(d.err().contains("Flink web UI on http://127.0.0.1:" + port), d.err());
     }
 

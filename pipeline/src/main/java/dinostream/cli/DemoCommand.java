@@ -68,7 +68,8 @@ final class DemoCommand implements Callable<Integer> {
     Long images;
 
     @Option(names = "--source", paramLabel = "fmnist|DIR|synthetic",
-            description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes.")
+            description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes; "
+                    + "sent again, in the same order, each time the source ends.")
     String source;
 
     @ArgGroup(exclusive = true)
@@ -126,11 +127,12 @@ final class DemoCommand implements Callable<Integer> {
         if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
-        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(ModelOptions.resolve(model, "fmnist-small", spec), spec), spec),
+        DinoConfig named = ModelOptions.resolve(model, "fmnist-small", spec);
+        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(named, spec), spec),
                 dinostream.pipeline.job.Deployment.LOCAL, false, seed, recipe.outDim, spec);
         DinoConfig cfg = start.config();
         var augment = recipe.augment(cfg, spec);
-        var schedule = scheduleOptions.toSchedule(spec);
+        var schedule = scheduleOptions.toSchedule(spec, named);
         Path dir = out.toAbsolutePath();
         freshRun(dir);
         // The progress line says what the INFO lines would; keep the console to it and to warnings.
@@ -179,7 +181,13 @@ final class DemoCommand implements Callable<Integer> {
             if (images == null) {
                 Thread feed = new Thread(() -> {
                     try {
-                        producer.run(imageSource, order);
+                        // Like a camera, the feed does not end after one pass: the source goes out again, in the
+                        // same order, until the run ends (a pass that sent nothing ends it: no images in the source).
+                        long before;
+                        do {
+                            before = producer.stats().sent();
+                            producer.run(imageSource, order);
+                        } while (!producer.stopped() && producer.stats().sent() > before);
                     } catch (Exception e) {
                         err.println("dinostream demo: the image feed stopped: " + e.getMessage());
                     }

@@ -1,5 +1,7 @@
 package dinostream.cli;
 
+import dinostream.model.dino.DinoConfig;
+import dinostream.model.dino.Presets;
 import dinostream.pipeline.train.TrainerOptions.Schedule;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -22,7 +24,7 @@ final class ScheduleOptions {
             description = "Steps of the cosine schedule (warm-up a tenth, last layer frozen a hundredth), and of a cosine --momentum-schedule (default: ${DEFAULT-VALUE}).")
     long horizon;
 
-    @Option(names = "--lr", paramLabel = "X", description = "Peak learning rate before the linear scaling rule lr = X · batch / 256 (default: DINO's 5e-4).")
+    @Option(names = "--lr", paramLabel = "X", description = "Peak learning rate before the linear scaling rule lr = X · batch / 256 (default: 8e-3 for the fmnist presets, from the sweep; DINO's 5e-4 otherwise).")
     Double lr;
 
     @Option(names = "--min-lr", paramLabel = "X", description = "Where the cosine lr ends at --horizon (--schedule cosine; default: 1e-6).")
@@ -56,7 +58,12 @@ final class ScheduleOptions {
             description = "The head's last layer is frozen for the first N steps (default: a tenth of --warmup-steps; with cosine a hundredth of --horizon).")
     Long freezeLastLayerSteps;
 
-    Schedule toSchedule(CommandSpec spec) {
+    /**
+     * The schedule of a run: the options given, else the lr of the preset or --config as named
+     * ({@link Presets#baseLr}; before --out-dim and the other recipe options, which clear the preset's
+     * name but not what it is), else DINO's values.
+     */
+    Schedule toSchedule(CommandSpec spec, DinoConfig named) {
         Schedule.Kind kind;
         try {
             kind = Schedule.Kind.parse(schedule);
@@ -90,7 +97,7 @@ final class ScheduleOptions {
         Schedule dino = new Schedule(kind, warmupSteps, horizon, teacherTemp);
         double tt = dino.teacherTemp();
         return new Schedule(kind, warmupSteps, horizon,
-                or(lr, dino.baseLr()), or(minLr, dino.minLr()), or(weightDecay, dino.weightDecay()), or(weightDecayEnd, dino.weightDecayEnd()),
+                or(lr, Presets.baseLr(named)), or(minLr, dino.minLr()), or(weightDecay, dino.weightDecay()), or(weightDecayEnd, dino.weightDecayEnd()),
                 tt, or(warmupTeacherTemp, tt), warmupTeacherTemp == null ? 0 : warmupTeacherTempSteps,
                 or(momentum, dino.momentum()), momentumSchedule == null ? dino.momentumCosine() : momentumSchedule.equals("cosine"),
                 freezeLastLayerSteps != null ? freezeLastLayerSteps : dino.freezeLastLayerSteps());

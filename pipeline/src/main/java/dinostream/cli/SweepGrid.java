@@ -106,11 +106,12 @@ record SweepGrid(List<String> base, Long images, List<Run> runs) {
 
     /**
      * The demo options of one run: the base's without those the run sets, then the run's (demo takes
-     * an option once: a run's --batch replaces the base's).
+     * an option once: a run's --batch replaces the base's; --preset and --config are one choice, the model).
      */
     List<String> demoArgs(Run r) {
         Set<String> set = new HashSet<>();
         for (String a : r.args()) if (a.startsWith("--")) set.add(optionName(a));
+        if (set.contains("--preset") || set.contains("--config")) set.addAll(List.of("--preset", "--config"));
         List<String> out = new ArrayList<>();
         for (int i = 0; i < base.size(); i++) {
             String a = base.get(i);

@@ -222,7 +222,8 @@ final class TrainCommand implements Callable<Integer> {
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");
         // Last: it may read a large file.
-        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(ModelOptions.resolve(model, "fmnist-tiny", spec), spec), spec),
+        DinoConfig named = ModelOptions.resolve(model, "fmnist-tiny", spec);
+        StartFromOptions.Resolved start = startFrom.resolve(recipe.apply(precision.apply(named, spec), spec),
                 where, sharedFileSystem, seed, recipe.outDim, spec);
         DinoConfig cfg = start.config();
 
@@ -244,7 +245,7 @@ final class TrainCommand implements Callable<Integer> {
                 .model(cfg)
                 .augment(recipe.augment(cfg, spec))
                 .trainer(t -> t.batch(batch).seed(seed).maxSkippedSteps(maxSkippedSteps).maxModels(maxModels)
-                        .resumePausedModels(resumePausedModels).initState(start.uri()).initImport(start.how()).schedule(scheduleOptions.toSchedule(spec))
+                        .resumePausedModels(resumePausedModels).initState(start.uri()).initImport(start.how()).schedule(scheduleOptions.toSchedule(spec, named))
                         .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)
                         .threads(threads).device(dev))
                 .probe(p -> probeOptions.applyTo(p, spec));

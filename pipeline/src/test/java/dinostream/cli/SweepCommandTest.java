@@ -95,6 +95,9 @@ class SweepCommandTest {
         SweepGrid.Run batch = new SweepGrid.Run("b", List.of("--batch", "32", "--probe-size=20"));
         assertEquals(List.of("--preset", "test", "--batch", "32", "--probe-size=20"), g.demoArgs(batch),
                 "a run's option replaces the base's, value and all");
+        SweepGrid.Run config = new SweepGrid.Run("c", List.of("--config", "c.json"));
+        assertEquals(List.of("--batch", "16", "--probe-size", "0", "--config", "c.json"), g.demoArgs(config),
+                "a run's --config replaces the base's --preset: the two are one choice");
         assertEquals("lr-1e-3", SweepGrid.parse("{\"runs\": [{\"name\": \"lr-1e-3\", \"args\": [\"--lr\", 1e-3]}]}").runs().get(0).name());
     }
 

@@ -44,6 +44,36 @@ class TrainingKnobsTest {
         assertEquals("test", o.config().preset);
     }
 
+    private JobOptions trainPreset(String preset, String... args) throws Exception {
+        TrainCommand t = new TrainCommand();
+        List<String> a = new ArrayList<>(List.of("--bootstrap", "b:1", "--preset", preset, "--out", dir.resolve("run").toString()));
+        a.addAll(List.of(args));
+        new picocli.CommandLine(t).parseArgs(a.toArray(String[]::new));
+        return t.options(Deployment.LOCAL);
+    }
+
+    /** The fmnist presets train at the sweep's lr unless told otherwise, also with other shapes; the rest at DINO's. */
+    @Test
+    void fmnistPresetsTrainAtTheSweepsLr() throws Exception {
+        for (String p : List.of("fmnist-tiny", "fmnist-small")) {
+            JobOptions o = trainPreset(p, "--batch", "64");
+            assertEquals(8e-3, o.trainer().schedule().baseLr(), p);
+            assertEquals((float) (8e-3 * 64 / 256), o.trainer().trainingSchedule().at(100).lr(), p + ": 2e-3 after the warm-up");
+            assertEquals(8e-3, trainPreset(p, "--schedule", "cosine").trainer().schedule().baseLr(), p + " cosine");
+        }
+        JobOptions reshaped = trainPreset("fmnist-small", "--out-dim", "256", "--local-crops", "6");
+        assertNull(reshaped.config().preset);
+        assertEquals(8e-3, reshaped.trainer().schedule().baseLr(), "an fmnist preset with other shapes is still one");
+        assertEquals(1e-3, trainPreset("fmnist-small", "--lr", "1e-3").trainer().schedule().baseLr(), "--lr wins");
+        assertEquals(Schedules.TrainingSchedule.BASE_LR, trainPreset("vit-s16").trainer().schedule().baseLr(), "DINO's for the ViTs");
+        // The rest of the fmnist schedule is DINO's.
+        Schedule s = trainPreset("fmnist-small").trainer().schedule();
+        assertEquals(Schedule.DEFAULT.teacherTemp(), s.teacherTemp());
+        assertEquals(Schedule.DEFAULT.momentum(), s.momentum());
+        assertEquals(Schedule.DEFAULT.weightDecay(), s.weightDecay());
+        assertEquals(Schedule.DEFAULT.warmupSteps(), s.warmupSteps());
+    }
+
     @Test
     void continuousKnobsReachTheTrainStep() throws Exception {
         Schedules.TrainingSchedule s = train("--batch", "64", "--warmup-steps", "10", "--lr", "2e-3", "--weight-decay", "0.1",

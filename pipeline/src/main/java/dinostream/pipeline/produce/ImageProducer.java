@@ -175,6 +175,11 @@ public final class ImageProducer {
         stopped = true;
     }
 
+    /** Whether {@link #stop} was called. */
+    public boolean stopped() {
+        return stopped;
+    }
+
     /**
      * Sends {@code source}'s images in the given index order, flushes, and returns the counts.
      * Fails with {@link IllegalStateException} when the topic is missing or a send fails.

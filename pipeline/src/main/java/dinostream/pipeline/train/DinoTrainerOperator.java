@@ -215,7 +215,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         }
 
         // A snapshot is due; it is written from the checkpoint that holds this state, once that completes.
-        if (snapshots != null && step >= nextSnapshotStep(m.progress.lastSnapshotStep)) m.snapshotDue = true;
+        // Counted from the newest snapshot handed to a checkpoint, written or not: steps taken while its checkpoint
+        // completes would otherwise make a second snapshot of the same interval.
+        if (snapshots != null && step >= nextSnapshotStep(Math.max(m.progress.lastSnapshotStep, m.pendingSnapshotStep))) m.snapshotDue = true;
         if (options.broadcastEvery() > 0 && step % options.broadcastEvery() == 0) {
             DinoState state = m.session.state();
             emitTeacher(m.modelId, state, InferenceExport.backboneModel(state));
@@ -467,6 +469,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                 List<SnapshotWriter.Pending> l = snapshotsByCheckpoint.computeIfAbsent(checkpointId, k -> new ArrayList<>());
                 for (List<SnapshotWriter.Pending> older : snapshotsByCheckpoint.values()) older.removeIf(p -> p.modelId().equals(m.modelId));
                 l.add(new SnapshotWriter.Pending(m.modelId, m.session.step(), bytes, snapshotInfo(m)));
+                m.pendingSnapshotStep = m.session.step();
                 m.snapshotDue = false;
             }
             double ms = (System.nanoTime() - t0) / 1e6;
@@ -514,6 +517,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         long untrained;
         /** A snapshot is due with the next checkpoint. */
         boolean snapshotDue;
+        /** The step of the newest snapshot handed to a checkpoint (-1: none since this subtask started). */
+        long pendingSnapshotStep = -1;
         /** Only the progress changed since the last checkpoint (a snapshot was written). */
         boolean progressDirty;
         TrainSession.Stats last;

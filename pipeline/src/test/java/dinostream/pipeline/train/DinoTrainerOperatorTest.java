@@ -150,6 +150,32 @@ class DinoTrainerOperatorTest {
         assertEquals(List.of(2L), store.list("a").stream().map(r -> r.manifest().step()).toList());
     }
 
+    /** Steps taken while a snapshot's checkpoint completes do not make a second snapshot of the same interval. */
+    @Test
+    void oneSnapshotPerInterval(@TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir).snapshotEvery(4).build();
+        SnapshotStore store = new SnapshotStore(o.snapshotDir(), 5);
+        try (var h = harness(o)) {
+            h.open();
+            for (int i = 0; i < 16; i++) h.processElement(crops("a", i), i);   // steps 1-4: due at 4
+            h.prepareSnapshotPreBarrier(1);
+            h.snapshot(1, 100);                                                // holds step 4
+            for (int i = 16; i < 20; i++) h.processElement(crops("a", i), i);  // step 5, before checkpoint 1 completes
+            h.notifyOfCompletedCheckpoint(1);
+            // The writer drops a snapshot still waiting behind one being written: let step 4's finish first.
+            for (long end = System.nanoTime() + 60_000_000_000L; store.list("a").isEmpty() && System.nanoTime() < end; ) Thread.sleep(20);
+            for (int i = 20; i < 24; i++) h.processElement(crops("a", i), i);  // step 6
+            h.prepareSnapshotPreBarrier(2);
+            h.snapshot(2, 200);
+            h.notifyOfCompletedCheckpoint(2);
+            for (int i = 24; i < 32; i++) h.processElement(crops("a", i), i);  // steps 7 and 8: the next interval
+            h.prepareSnapshotPreBarrier(3);
+            h.snapshot(3, 300);
+            h.notifyOfCompletedCheckpoint(3);
+        }
+        assertEquals(List.of(4L, 8L), store.list("a").stream().map(r -> r.manifest().step()).sorted().toList());
+    }
+
     /** Beyond --max-models a subtask creates no model: its images are dead letters and the embedders are told. */
     @Test
     void modelsBeyondTheLimitAreDeadLettersAndTheOthersTrain(@TempDir Path dir) throws Exception {
