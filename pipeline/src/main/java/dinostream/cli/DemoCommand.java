@@ -58,7 +58,10 @@ final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--duration", paramLabel = "D", description = "How long to run: 90s, 5m, 1h (default: 5m; not with --images).")
+    /** The online probe turns up after about 500 steps, 8 to 9 minutes here (README, "Learning within minutes"). */
+    static final String DEFAULT_DURATION = "10m";
+
+    @Option(names = "--duration", paramLabel = "D", description = "How long to run: 90s, 5m, 1h (default: " + DEFAULT_DURATION + ", long enough for the k-NN probe to rise; not with --images).")
     String duration;
 
     @Option(names = "--images", paramLabel = "N",
@@ -123,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
             if (images < 1) throw usage("--images must be positive");
             if (images % batch != 0) throw usage("--images must be a multiple of --batch (" + batch + "): the images of an incomplete batch are not trained on");
         }
-        Duration runFor = images != null ? null : parseDuration(duration != null ? duration : "5m");
+        Duration runFor = images != null ? null : parseDuration(duration != null ? duration : DEFAULT_DURATION);
         if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
@@ -176,7 +179,7 @@ final class DemoCommand implements Callable<Integer> {
             var ended = job.getJobExecutionResult();
             err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), %s%n",
                     kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom",
-                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + (duration != null ? duration : "5m"));
+                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + (duration != null ? duration : DEFAULT_DURATION));
 
             if (images == null) {
                 Thread feed = new Thread(() -> {
@@ -213,7 +216,7 @@ final class DemoCommand implements Callable<Integer> {
                         Thread.sleep(500);
                         JsonNode last = progress.poll();
                         if (tty || System.nanoTime() >= nextLine) {
-                            String line = progressLine(producer, last, embeddings.count(), deadLetters.count(), probeTop1(dir));
+                            String line = progressLine(producer.stats(), last, embeddings.count(), deadLetters.count(), probeTop1(dir));
                             if (tty) err.print("\r" + line + "   ");
                             else err.println(line);
                             err.flush();
@@ -270,33 +273,48 @@ final class DemoCommand implements Callable<Integer> {
         };
     }
 
-    /** The newest k-NN probe score in the run folder, or NaN. */
-    private static double probeTop1(Path dir) {
-        JsonNode p = lastProbe(dir);
-        return p == null ? Double.NaN : p.path("top1").asDouble(Double.NaN);
+    /** The first and the newest k-NN probe top-1 of the run folder ({NaN, NaN} before the first). */
+    private static double[] probeTop1(Path dir) {
+        List<String> lines = probeLines(dir);
+        if (lines.isEmpty()) return new double[]{Double.NaN, Double.NaN};
+        try {
+            return new double[]{JSON.readTree(lines.get(0)).path("top1").asDouble(Double.NaN),
+                    JSON.readTree(lines.get(lines.size() - 1)).path("top1").asDouble(Double.NaN)};
+        } catch (Exception e) {
+            return new double[]{Double.NaN, Double.NaN};   // being written right now; the next poll reads it
+        }
     }
 
     /** The newest line of the run folder's probe.jsonl, or null. */
     private static JsonNode lastProbe(Path dir) {
+        List<String> lines = probeLines(dir);
         try {
-            Path p = dir.resolve("probe.jsonl");
-            if (!Files.exists(p)) return null;
-            List<String> lines = Files.readAllLines(p);
             return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
         } catch (Exception e) {
-            return null;   // being written right now; the next poll reads it
+            return null;
         }
     }
 
-    private static String progressLine(ImageProducer producer, JsonNode last, long embeddings, long dead, double knn) {
-        ImageProducer.Stats s = producer.stats();
+    private static List<String> probeLines(Path dir) {
+        try {
+            Path p = dir.resolve("probe.jsonl");
+            return Files.exists(p) ? Files.readAllLines(p) : List.of();
+        } catch (Exception e) {
+            return List.of();
+        }
+    }
+
+    /** The demo's one line; {@code knn}: the first and the newest probe top-1, so that the line shows what was learnt. */
+    static String progressLine(ImageProducer.Stats s, JsonNode last, long embeddings, long dead, double[] knn) {
         if (last == null) {
             return String.format(Locale.ROOT, "images in %,d | waiting for the first train step... | embeddings out %,d | dead letters %,d",
                     s.sent(), embeddings, dead);
         }
+        String probe = Double.isNaN(knn[1]) ? ""
+                : String.format(Locale.ROOT, " | k-NN %.1f%%", knn[1]) + (knn[0] == knn[1] ? "" : String.format(Locale.ROOT, " (from %.1f%%)", knn[0]));
         return String.format(Locale.ROOT, "images in %,d | train %.1f img/s | step %d | loss %.3f | teacher entropy %.2f%s%s | embeddings out %,d | dead letters %,d",
                 s.sent(), last.path("images_per_s").asDouble(), last.path("step").asLong(), last.path("loss").asDouble(),
-                last.path("teacher_entropy").asDouble(), Double.isNaN(knn) ? "" : String.format(Locale.ROOT, " | k-NN %.1f%%", knn),
+                last.path("teacher_entropy").asDouble(), probe,
                 last.path("collapse_warnings").size() > 0 ? " | COLLAPSE? " + last.path("collapse_warnings") : "", embeddings, dead);
     }
 
