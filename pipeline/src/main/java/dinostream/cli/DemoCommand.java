@@ -126,7 +126,8 @@ final class DemoCommand implements Callable<Integer> {
             if (images < 1) throw usage("--images must be positive");
             if (images % batch != 0) throw usage("--images must be a multiple of --batch (" + batch + "): the images of an incomplete batch are not trained on");
         }
-        Duration runFor = images != null ? null : parseDuration(duration != null ? duration : DEFAULT_DURATION);
+        String runLength = duration != null ? duration : DEFAULT_DURATION;
+        Duration runFor = images != null ? null : parseDuration(runLength);
         if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
@@ -179,7 +180,7 @@ final class DemoCommand implements Callable<Integer> {
             var ended = job.getJobExecutionResult();
             err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), %s%n",
                     kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom",
-                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + (duration != null ? duration : DEFAULT_DURATION));
+                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + runLength);
 
             if (images == null) {
                 Thread feed = new Thread(() -> {
@@ -275,30 +276,25 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The first and the newest k-NN probe top-1 of the run folder ({NaN, NaN} before the first). */
     private static double[] probeTop1(Path dir) {
-        List<String> lines = probeLines(dir);
-        if (lines.isEmpty()) return new double[]{Double.NaN, Double.NaN};
-        try {
-            return new double[]{JSON.readTree(lines.get(0)).path("top1").asDouble(Double.NaN),
-                    JSON.readTree(lines.get(lines.size() - 1)).path("top1").asDouble(Double.NaN)};
-        } catch (Exception e) {
-            return new double[]{Double.NaN, Double.NaN};   // being written right now; the next poll reads it
-        }
+        List<JsonNode> p = probes(dir);
+        return p.isEmpty() ? new double[]{Double.NaN, Double.NaN}
+                : new double[]{p.get(0).path("top1").asDouble(Double.NaN), p.get(p.size() - 1).path("top1").asDouble(Double.NaN)};
     }
 
     /** The newest line of the run folder's probe.jsonl, or null. */
     private static JsonNode lastProbe(Path dir) {
-        List<String> lines = probeLines(dir);
-        try {
-            return lines.isEmpty() ? null : JSON.readTree(lines.get(lines.size() - 1));
-        } catch (Exception e) {
-            return null;
-        }
+        List<JsonNode> p = probes(dir);
+        return p.isEmpty() ? null : p.get(p.size() - 1);
     }
 
-    private static List<String> probeLines(Path dir) {
+    /** The lines of the run folder's probe.jsonl; none while it is missing or being written (the next poll reads it). */
+    private static List<JsonNode> probes(Path dir) {
         try {
             Path p = dir.resolve("probe.jsonl");
-            return Files.exists(p) ? Files.readAllLines(p) : List.of();
+            if (!Files.exists(p)) return List.of();
+            List<JsonNode> out = new java.util.ArrayList<>();
+            for (String line : Files.readAllLines(p)) out.add(JSON.readTree(line));
+            return out;
         } catch (Exception e) {
             return List.of();
         }
