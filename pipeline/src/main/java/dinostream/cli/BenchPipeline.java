@@ -14,6 +14,7 @@ import dinostream.pipeline.produce.SyntheticSource;
 import org.apache.flink.core.execution.JobClient;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -78,6 +79,9 @@ final class BenchPipeline implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Run folder (default: a temporary one, deleted).")
     Path out;
 
+    @Mixin
+    CorrelatedStreamOptions correlated;
+
     @Option(names = "--json", description = "Print one JSON object on stdout.")
     boolean json;
 
@@ -89,7 +93,7 @@ final class BenchPipeline implements Callable<Integer> {
         Path dir = out != null ? out : Files.createTempDirectory("dinostream-bench-");
         double[] loadBefore = Proc.loadAverage();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
-            JobOptions o = LocalRun.options(kafka.bootstrap(), cfg, dir)
+            JobOptions.Builder ob = LocalRun.options(kafka.bootstrap(), cfg, dir)
                     .bounded(true)
                     .embed(!noEmbed)
                     .parallelism(parallelism)
@@ -97,8 +101,9 @@ final class BenchPipeline implements Callable<Integer> {
                     .trainer(t -> t.batch(batch).threads(threads)
                             .snapshotDir(snapshotEvery > 0 ? dir.resolve("snapshots").toUri().toString() : null)
                             .snapshotEvery(Math.max(1, snapshotEvery)))
-                    .probe(p -> p.size(0))   // the training rate alone; the probe is an evaluation
-                    .build();
+                    .probe(p -> p.size(0));   // the training rate alone; the probe is an evaluation
+            correlated.applyTo(ob, spec);
+            JobOptions o = ob.build();
             LocalRun.createTopics(kafka, o, 1, Map.of());
             ImageSource src = source.equals("fmnist") && Files.isDirectory(FashionMnist.DEFAULT_DIR)
                     ? FashionMnist.load(FashionMnist.DEFAULT_DIR, FashionMnist.Split.TRAIN)
@@ -144,6 +149,15 @@ final class BenchPipeline implements Callable<Integer> {
         o.put("embed", !noEmbed);
         o.put("steps", steps.size());
         o.put("train_images_per_s", trained / seconds);
+        // With replay a step trains on more images than arrive: the step's own rate, and what replay adds to it.
+        o.put("batch_images_per_s", (double) (steps.size() - warmupSteps) * batch / seconds);
+        if (last.has("replayed_images")) {
+            o.put("replayed_images", last.get("replayed_images").asLong());
+            List<Double> aug = new ArrayList<>();
+            for (JsonNode s : steps.subList(warmupSteps, steps.size())) aug.add(s.get("replay_augment_ms").asDouble());
+            aug.sort(Double::compare);
+            o.put("replay_augment_ms_median", aug.get(aug.size() / 2));
+        }
         o.put("step_ms_median", stepMs.get(stepMs.size() / 2));
         o.put("step_ms_max", stepMs.get(stepMs.size() - 1));
         o.put("snapshot_every", snapshotEvery);

@@ -65,7 +65,8 @@ final class DemoCommand implements Callable<Integer> {
     String duration;
 
     @Option(names = "--images", paramLabel = "N",
-            description = "Train on exactly N images, then stop: N images (the source's order, cycled as often as needed) go into Kafka "
+            description = "Train on exactly N images, then stop: N images (frames with --order camera; the source in --order, "
+                    + "picked from all classes and cycled as often as needed) go into Kafka "
                     + "as fast as it takes them, then the job runs bounded (as train --bounded) and ends when the trainer has trained on "
                     + "all of them, with a final snapshot. A multiple of --batch; not with --duration or --rate.")
     Long images;
@@ -74,6 +75,9 @@ final class DemoCommand implements Callable<Integer> {
             description = "Images: Fashion-MNIST when installed (else synthetic), a folder of JPEG/PNG, or synthetic shapes; "
                     + "sent again, in the same order, each time the source ends.")
     String source;
+
+    @Mixin
+    OrderOptions orderOptions;
 
     @ArgGroup(exclusive = true)
     ModelOptions model;
@@ -90,7 +94,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per train step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation, as train's (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seeds the initial weights and the augmentation, as train's, and the images' --order (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--snapshot-every", paramLabel = "N", defaultValue = "10", description = "Steps between snapshots (default: ${DEFAULT-VALUE}).")
@@ -104,6 +108,9 @@ final class DemoCommand implements Callable<Integer> {
 
     @Mixin
     ProbeOptions probeOptions;
+
+    @Mixin
+    CorrelatedStreamOptions correlated;
 
     @Option(names = "--no-embed", description = "Train only (all cores for the train step).")
     boolean noEmbed;
@@ -126,9 +133,10 @@ final class DemoCommand implements Callable<Integer> {
             if (images < 1) throw usage("--images must be positive");
             if (images % batch != 0) throw usage("--images must be a multiple of --batch (" + batch + "): the images of an incomplete batch are not trained on");
         }
-        String runLength = duration != null ? duration : DEFAULT_DURATION;
-        Duration runFor = images != null ? null : parseDuration(runLength);
+        String durationText = duration != null ? duration : DEFAULT_DURATION;
+        Duration runFor = images != null ? null : parseDuration(durationText);
         if (rate != null && !(rate > 0)) throw usage("--rate must be positive");
+        Order ord = orderOptions.parse(spec, source != null && !source.equals("fmnist") && !source.equals("synthetic"));
         PrintWriter err = spec.commandLine().getErr();
         // Before the run folder is cleared: a file that does not fit is a usage error.
         DinoConfig named = ModelOptions.resolve(model, "fmnist-small", spec);
@@ -146,7 +154,7 @@ final class DemoCommand implements Callable<Integer> {
         int port = webPort(webPort);
         long started = System.nanoTime();
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir.resolve("kafka")).build().start()) {
-            JobOptions o = LocalRun.options(kafka.bootstrap(), cfg, dir)
+            JobOptions.Builder ob = LocalRun.options(kafka.bootstrap(), cfg, dir)
                     .modelId(MODEL)
                     .groupId("dinostream-demo")
                     .parallelism(1)
@@ -157,17 +165,22 @@ final class DemoCommand implements Callable<Integer> {
                     .augment(augment)
                     .trainer(t -> t.batch(batch).seed(seed).initState(start.uri()).initImport(start.how()).snapshotEvery(snapshotEvery).broadcastEvery(10).schedule(schedule))
                     .probe(p -> probeOptions.applyTo(p, spec))
-                    .embedder(e -> e.threads(1))
-                    .build();
+                    .embedder(e -> e.threads(1));
+            correlated.applyTo(ob, spec);
+            JobOptions o = ob.build();
             // The settings a result came from, beside it.
-            RunSettings.write(dir, "demo", spec, o, images);
+            RunSettings.write(dir, "demo", spec, o, images, stream(ord));
             LocalRun.createTopics(kafka, o, 1, Map.of());
-            int[] order = Order.IID.indices(imageSource, 0, -1);
+            // A budget picks its images from the whole source (every class, in a class-sorted or camera
+            // order, even when it is smaller than the source); for iid that is the first N of the shuffle, as cycled takes.
+            Order.Feed toSend = orderOptions.feed(ord, imageSource, seed, images != null ? images : -1);
+            ImageSource feedSource = toSend.source();
+            int[] order = toSend.order();
             ImageProducer producer;
             if (images != null) {
                 producer = ImageProducer.builder(o.bootstrap(), o.imagesTopic()).build();
                 err.printf(Locale.ROOT, "dinostream demo: sending %,d images into Kafka...%n", images);
-                ImageProducer.Stats sent = producer.run(imageSource, cycled(order, images));
+                ImageProducer.Stats sent = producer.run(feedSource, cycled(order, images));
                 if (sent.sent() != images) {
                     throw new CliFailure("only " + sent.sent() + " of the " + images + " images went into Kafka ("
                             + sent.skipped() + " of the source's files are not images)");
@@ -180,7 +193,7 @@ final class DemoCommand implements Callable<Integer> {
             var ended = job.getJobExecutionResult();
             err.printf("dinostream demo: Kafka on %s, Flink web UI on http://127.0.0.1:%d, model %s (%s), %s%n",
                     kafka.bootstrap(), port, MODEL, cfg.preset != null ? cfg.preset : "custom",
-                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + runLength);
+                    images != null ? String.format(Locale.ROOT, "until %,d images are trained", images) : "for " + durationText);
 
             if (images == null) {
                 Thread feed = new Thread(() -> {
@@ -190,7 +203,7 @@ final class DemoCommand implements Callable<Integer> {
                         long before;
                         do {
                             before = producer.stats().sent();
-                            producer.run(imageSource, order);
+                            producer.run(feedSource, order);
                         } while (!producer.stopped() && producer.stats().sent() > before);
                     } catch (Exception e) {
                         err.println("dinostream demo: the image feed stopped: " + e.getMessage());
@@ -242,6 +255,14 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** How the images went in, for run.json. */
+    private ObjectNode stream(Order ord) {
+        ObjectNode n = Json.object();
+        orderOptions.describe(n, ord);
+        n.put("seed", seed);
+        return n;
     }
 
     /** The first {@code n} of {@code order} repeated: a budget larger than the source goes through it again, in the same order. */
@@ -364,7 +385,8 @@ final class DemoCommand implements Callable<Integer> {
         err.println();
         err.printf(Locale.ROOT, "dinostream demo finished after %.0f s%n", seconds);
         err.printf(Locale.ROOT, "  images in            %,d%n", producer.stats().sent());
-        err.printf(Locale.ROOT, "  train steps          %,d (%,d images trained on)%n", steps, last == null ? 0 : last.path("images_seen").asLong());
+        err.printf(Locale.ROOT, "  train steps          %,d (%,d images trained on%s)%n", steps, last == null ? 0 : last.path("images_seen").asLong(),
+                last != null && last.has("replayed_images") ? String.format(Locale.ROOT, ", and %,d replayed", last.path("replayed_images").asLong()) : "");
         if (last != null) {
             err.printf(Locale.ROOT, "  last loss            %.4f (ln K = %.4f), teacher entropy %.3f%n", last.path("loss").asDouble(),
                     Math.log(cfg.outDim), last.path("teacher_entropy").asDouble());
@@ -390,6 +412,7 @@ final class DemoCommand implements Callable<Integer> {
             o.put("images_in", producer.stats().sent());
             o.put("train_steps", steps);
             o.put("images_trained", last == null ? 0 : last.path("images_seen").asLong());
+            if (last != null && last.has("replayed_images")) o.put("images_replayed", last.path("replayed_images").asLong());
             if (probe != null) {
                 o.put("probe_step", probe.path("step").asLong());
                 o.put("probe_top1", probe.path("top1").asDouble());

@@ -12,6 +12,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -63,13 +64,12 @@ final class ProduceCommand implements Callable<Integer> {
     Double rate;
 
     @Option(names = "--limit", paramLabel = "N",
-            description = "Send at most N images, picked by the seeded shuffle (default: the whole source; "
+            description = "Send at most N images (frames with --order camera), picked by the seeded shuffle (default: the whole source; "
                     + SyntheticSource.DEFAULT_COUNT + " for synthetic).")
     Long limit;
 
-    @Option(names = "--order", paramLabel = "iid|class-sorted", defaultValue = "iid",
-            description = "iid: shuffled by --seed; class-sorted: all of class 0, then 1, ... (a non-stationary stream). Default: ${DEFAULT-VALUE}.")
-    String order;
+    @Mixin
+    OrderOptions orderOptions;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the shuffle and of the synthetic images (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -108,13 +108,8 @@ final class ProduceCommand implements Callable<Integer> {
         if (compression != null && !compression.equals("lz4") && !compression.equals("none")) {
             throw usage("--compression must be lz4 or none, not '" + compression + "'");
         }
-        Order ord;
-        try {
-            ord = Order.parse(order);
-        } catch (IllegalArgumentException e) {
-            throw usage(e.getMessage());
-        }
         Kind kind = kind(source);
+        Order ord = orderOptions.parse(spec, kind == Kind.FOLDER);
         if (split != null && kind != Kind.FMNIST) throw usage("--split applies only to --source fmnist");
         if ((size != null || channels != null) && kind != Kind.SYNTHETIC) throw usage("--size and --channels apply only to --source synthetic");
         FashionMnist.Split sp;
@@ -159,7 +154,7 @@ final class ProduceCommand implements Callable<Integer> {
             err().printf(Locale.ROOT, "dinostream produce: %,d files under %s are not *.jpg, *.jpeg or *.png and are not produced: %s%s%n",
                     n.size(), source, String.join(", ", n.subList(0, Math.min(10, n.size()))), n.size() > 10 ? ", ..." : "");
         }
-        int[] indices = ord.indices(src, seed, limit != null ? limit : -1);
+        Order.Feed feed = orderOptions.feed(ord, src, seed, limit != null ? limit : -1);
 
         // On Ctrl-C or SIGTERM: stop after the current image, flush, and print the summary before the
         // JVM exits (the hook waits for that, briefly).
@@ -174,7 +169,7 @@ final class ProduceCommand implements Callable<Integer> {
         }, "produce-stop");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            ImageProducer.Stats stats = producer.run(src, indices);
+            ImageProducer.Stats stats = producer.run(feed.source(), feed.order());
             String name = sourceName != null ? sourceName : src.name();
             err().printf(Locale.ROOT, "produced %,d images from %s to topic %s on %s in %.2f s (%,.1f images/s, %s)%s%n",
                     stats.sent(), name, topic, bootstrap, stats.seconds(), stats.imagesPerSecond(), bytes(stats.bytes()),
@@ -184,7 +179,7 @@ final class ProduceCommand implements Callable<Integer> {
                 o.put("bootstrap", bootstrap);
                 o.put("topic", topic);
                 o.put("source", name);
-                o.put("order", ord.cliName());
+                orderOptions.describe(o, ord);
                 o.put("seed", seed);
                 o.put("sent", stats.sent());
                 o.put("skipped", stats.skipped());

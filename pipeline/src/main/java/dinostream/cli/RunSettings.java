@@ -21,8 +21,15 @@ final class RunSettings {
 
     /** @param images the run's budget of images (demo --images); null: none */
     static void write(Path dir, String command, CommandSpec spec, JobOptions o, Long images) throws IOException {
+        write(dir, command, spec, o, images, null);
+    }
+
+    /** @param stream how the run's images went in (the demo's order and its settings), as "stream"; null: not recorded */
+    static void write(Path dir, String command, CommandSpec spec, JobOptions o, Long images, ObjectNode stream) throws IOException {
+        ObjectNode r = of(command, spec, o, images);
+        if (stream != null) r.set("stream", stream);
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve(FILE), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(of(command, spec, o, images)) + "\n");
+        Files.writeString(dir.resolve(FILE), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(r) + "\n");
     }
 
     static ObjectNode of(String command, CommandSpec spec, JobOptions o, Long images) throws IOException {

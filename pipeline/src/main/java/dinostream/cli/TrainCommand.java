@@ -87,6 +87,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     ProbeOptions probeOptions;
 
+    @Mixin
+    CorrelatedStreamOptions correlated;
+
     @Option(names = "--snapshot-dir", paramLabel = "URI", description = "Where snapshots go (any Flink file system; locally default OUT/snapshots; required on a cluster).")
     String snapshotDir;
 
@@ -249,6 +252,8 @@ final class TrainCommand implements Callable<Integer> {
                         .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)
                         .threads(threads).device(dev))
                 .probe(p -> probeOptions.applyTo(p, spec));
+        correlated.applyTo(b, spec);
+
         // The run folder's files (metrics.jsonl, probe.jsonl) are local: on a cluster each TaskManager would write its own.
         if (local) b.runFolder(runDir());
         b.checkpointInterval(checkpointSeconds != null ? Duration.ofSeconds(checkpointSeconds) : local ? Duration.ofSeconds(30) : null);

@@ -63,6 +63,13 @@ class FlinkClusterIT {
     /** Images per model before the kill, and again after it. */
     static final int PER_MODEL_AND_PHASE = 96;
     static final int BATCH = 8;
+    /** With the replay buffer (--replay-ratio 0.5): the first batch is all fresh, each later one half. */
+    static final int FRESH = BATCH / 2, REPLAY_SIZE = 64;
+
+    /** Fresh images trained on after {@code step} steps. */
+    static long imagesAtStep(long step) {
+        return step == 0 ? 0 : BATCH + (step - 1) * FRESH;
+    }
 
     final Map<String, String> numbers = new LinkedHashMap<>();
     final long t0 = System.currentTimeMillis();
@@ -192,7 +199,9 @@ class FlinkClusterIT {
                 "--preset", "test", "--batch", Integer.toString(BATCH),
                 "--snapshot-dir", dir.resolve("snapshots").toUri().toString(), "--shared-file-system",
                 "--probe-size", "64", "--probe-every", "1", "--broadcast-every", "1", "--snapshot-every", "5",
-                "--threads", "1"));
+                "--threads", "1",
+                // Replay buffers and the near-duplicate filter are keyed state of user-code classes: through the kill too.
+                "--replay-size", Integer.toString(REPLAY_SIZE), "--replay-ratio", "0.5", "--replay-bytes", "4m", "--dedup"));
         // 1. Submit detached through Flink's CliFrontend.
         ClientResult submitted = cluster.submitDetached(jobJar, args, Duration.ofSeconds(180));
         System.out.println("[cluster] flink run -d: " + submitted);
@@ -286,8 +295,10 @@ class FlinkClusterIT {
         assertEquals(expected.size(), out.size(), "one embedding per image, none twice");
         assertEquals(expected, models, "each embedding made by its image's model");
 
-        // 6. Both models trained on every image exactly once (Flink metrics through the REST API).
+        // 6. Both models trained on every fresh image exactly once (Flink metrics through the REST API); the
+        // synthetic images are all unlike each other, so the filter keeps them all.
         int perModel = 2 * PER_MODEL_AND_PHASE;
+        long steps = 1 + (perModel - BATCH) / FRESH;
         await(cluster, jobId, "both models trained on all " + perModel + " of their images", Duration.ofSeconds(180), () -> {
             for (String m : MODELS) if (modelMetric(rest, jobId, trainer, m, "images_seen") < perModel) return false;
             return true;
@@ -295,16 +306,20 @@ class FlinkClusterIT {
         Thread.sleep(2500);   // two metric fetches: a count above perModel would show now
         for (String m : MODELS) {
             double seen = modelMetric(rest, jobId, trainer, m, "images_seen"), step = modelMetric(rest, jobId, trainer, m, "step");
-            put("model " + m, "images_seen " + (long) seen + ", step " + (long) step + ", loss " + modelMetric(rest, jobId, trainer, m, "loss"));
+            double replayed = modelMetric(rest, jobId, trainer, m, "replayed_images"), kept = modelMetric(rest, jobId, trainer, m, "replay_images");
+            put("model " + m, "images_seen " + (long) seen + ", step " + (long) step + ", replayed " + (long) replayed + ", in its buffer "
+                    + (long) kept + ", loss " + modelMetric(rest, jobId, trainer, m, "loss"));
             assertEquals(perModel, seen, "model " + m + ": images seen");
-            assertEquals(perModel / BATCH, step, "model " + m + ": steps");
+            assertEquals(steps, step, "model " + m + ": steps");
+            assertEquals((steps - 1) * (BATCH - FRESH), replayed, "model " + m + ": replayed images");
+            assertEquals(REPLAY_SIZE, kept, "model " + m + ": images in the replay buffer");
         }
 
         // Snapshots on the shared file system, of committed state only: one is due every 5 steps and
         // written from the first checkpoint that completes after it, so the newest is of a step
         // between the last multiple of 5 and the last step; loadable, with its own images seen.
         SnapshotStore store = new SnapshotStore(dir.resolve("snapshots").toUri().toString(), SnapshotStore.DEFAULT_KEEP);
-        long lastSteps = perModel / BATCH, lastDue = lastSteps / 5 * 5;
+        long lastSteps = steps, lastDue = lastSteps / 5 * 5;
         for (String m : MODELS) {
             await(cluster, jobId, "model " + m + "'s snapshot of step " + lastDue + " or later", Duration.ofSeconds(60),
                     () -> store.latest(m).map(r -> r.step() >= lastDue).orElse(false));
@@ -312,7 +327,7 @@ class FlinkClusterIT {
             SnapshotRef latest = store.latest(m).orElseThrow(() -> new AssertionError("no snapshot of model " + m));
             put("snapshots of " + m, snaps.stream().map(SnapshotRef::step).toList() + ", newest " + latest.uri());
             assertTrue(latest.step() >= lastDue && latest.step() <= lastSteps, "model " + m + ": newest snapshot's step " + latest.step());
-            assertEquals(latest.step() * BATCH, latest.manifest().imagesSeen(), "model " + m + ": newest snapshot's images seen");
+            assertEquals(imagesAtStep(latest.step()), latest.manifest().imagesSeen(), "model " + m + ": newest snapshot's images seen");
             assertEquals(m, SnapshotStore.load(latest.uri()).manifest().modelId());
         }
 

@@ -24,6 +24,7 @@ public class AugmentFunction extends RichMapFunction<DecodedImage, CropSet> {
     private final String configJson;
     private final long modelSeed;
     private final MultiCrop.Params params;
+    private final boolean keepSource;
 
     private transient MultiCrop multiCrop;
     private transient Counter images;
@@ -41,6 +42,12 @@ public class AugmentFunction extends RichMapFunction<DecodedImage, CropSet> {
      * @param params     augmentation parameters, or null for the defaults of the channel count
      */
     public AugmentFunction(String configJson, long modelSeed, MultiCrop.Params params) {
+        this(configJson, modelSeed, params, false);
+    }
+
+    /** @param keepSource also carry the decoded image, for a trainer that keeps a replay buffer */
+    public AugmentFunction(String configJson, long modelSeed, MultiCrop.Params params, boolean keepSource) {
+        this.keepSource = keepSource;
         DinoConfig cfg = DinoConfig.fromJson(configJson); // fail when the job is built, not on the cluster
         this.configJson = configJson;
         this.modelSeed = modelSeed;
@@ -63,6 +70,12 @@ public class AugmentFunction extends RichMapFunction<DecodedImage, CropSet> {
         long t0 = System.nanoTime();
         CropSet out = multiCrop.apply(image, MultiCrop.rngFor(modelSeed, image.id));
         nanos.inc(System.nanoTime() - t0);
+        if (keepSource) {
+            out.source = image.pixels;
+            out.sourceWidth = image.width;
+            out.sourceHeight = image.height;
+            out.sourceChannels = image.channels;
+        }
         images.inc();
         crops.inc(out.views());
         return out;

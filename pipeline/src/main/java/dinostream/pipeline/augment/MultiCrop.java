@@ -197,6 +197,14 @@ public final class MultiCrop {
         return new SplittableRandom(mix64(mix64(modelSeed + GOLDEN_GAMMA) ^ h));
     }
 
+    /**
+     * A replayed image's generator: its record's, moved by the train step that replays it, so each
+     * replay gets new views and a replay after a failover the same ones.
+     */
+    public static SplittableRandom rngFor(long modelSeed, String recordId, long step) {
+        return new SplittableRandom(mix64(rngFor(modelSeed, recordId).nextLong() ^ mix64(step + GOLDEN_GAMMA)));
+    }
+
     /** Uniform in [0, 1) from the top 53 bits. */
     static double nextDouble(SplittableRandom rng) {
         return (rng.nextLong() >>> 11) * 0x1.0p-53;

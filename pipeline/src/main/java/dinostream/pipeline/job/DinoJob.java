@@ -3,6 +3,7 @@ package dinostream.pipeline.job;
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.augment.AugmentFunction;
 import dinostream.pipeline.decode.DecodeFunction;
+import dinostream.pipeline.dedup.DedupFunction;
 import dinostream.pipeline.decode.Limits;
 import dinostream.pipeline.embed.EmbedderOperator;
 import dinostream.pipeline.probe.ProbeOperator;
@@ -41,7 +42,8 @@ import java.util.Properties;
  * The dinostream topology, as in README.md ("The data path"):
  * <pre>
  * Kafka images ─► decode + validate ──bad──► Kafka dead letters
- *                   ├─► multi-crop augment ─► keyBy(modelId) ─► DinoTrainer ─► teachers (broadcast) ─┐
+ *                   ├─► [keyBy(source) ─► drop near-duplicates] ─► multi-crop augment
+ *                   │         ─► keyBy(modelId) ─► DinoTrainer (+ replay buffer) ─► teachers (broadcast) ─┐
  *                   ├─► Embedder (latest teacher per model) ◄──────────────────────────────────────────┤
  *                   │          └─► Kafka embeddings                                                    │
  *                   └─► labelled images ─► k-NN probe ◄───────────────────────────────────────────────┘
@@ -106,8 +108,14 @@ public final class DinoJob {
                 .process(new DecodeFunction(o.modelId(), config.inChans, Limits.DEFAULT, o.models(), o.deadLetterValueBytes()))
                 .name("decode + validate").uid("decode");
 
-        SingleOutputStreamOperator<CropSet> crops = images
-                .map(new AugmentFunction(config.toJson(), trainer.seed(), o.augment()))
+        DataStream<DecodedImage> toTrain = images;
+        if (o.dedup().enabled()) {
+            toTrain = images.keyBy(DedupFunction::sourceOf)
+                    .process(new DedupFunction(o.dedup())).name("drop near-duplicate frames").uid("dedup");
+        }
+
+        SingleOutputStreamOperator<CropSet> crops = toTrain
+                .map(new AugmentFunction(config.toJson(), trainer.seed(), o.augment(), trainer.replay().enabled()))
                 .name("multi-crop augment").uid("augment");
 
         SingleOutputStreamOperator<TeacherUpdate> teachers = crops

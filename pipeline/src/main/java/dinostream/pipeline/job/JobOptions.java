@@ -2,6 +2,7 @@ package dinostream.pipeline.job;
 
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.augment.MultiCrop;
+import dinostream.pipeline.dedup.DedupOptions;
 import dinostream.pipeline.decode.DecodeFunction;
 import dinostream.pipeline.embed.EmbedderOptions;
 import dinostream.pipeline.probe.ProbeOptions;
@@ -39,13 +40,15 @@ import java.util.function.Consumer;
  * @param probe                the online k-NN probe on labelled images; size 0 turns it off
  * @param transactionTimeout   the broker's transaction.max.timeout.ms defaults to 15 min; the connector's 1 h default would be refused
  * @param augment              the multi-crop parameters; null: DINO's for the configuration's channels
+ * @param dedup                the near-duplicate filter on the training path
  */
 public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, String groupId,
                          String imagesTopic, String embeddingsTopic, String deadLetterTopic,
                          boolean exactlyOnce, Duration transactionTimeout, int deadLetterValueBytes,
                          String modelId, List<String> models, boolean embed, int parallelism, boolean bounded,
                          Deployment deployment, Duration checkpointInterval, String checkpointDir, String restorePath,
-                         TrainerOptions trainer, EmbedderOptions embedder, ProbeOptions probe, MultiCrop.Params augment) {
+                         TrainerOptions trainer, EmbedderOptions embedder, ProbeOptions probe, MultiCrop.Params augment,
+                         DedupOptions dedup) {
 
     public JobOptions {
         if (bootstrap == null || bootstrap.isBlank()) throw new IllegalArgumentException("the Kafka bootstrap servers are required");
@@ -67,6 +70,7 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
         if (trainer == null || embedder == null || probe == null) throw new IllegalArgumentException("trainer, embedder and probe options are required");
         // A copy: Params is mutable, the options are not.
         if (augment != null) augment = augment.copy().validate();
+        if (dedup == null) throw new IllegalArgumentException("dedup options are required (DedupOptions.OFF for none)");
     }
 
     private static void checkModels(String modelId, List<String> models) {
@@ -122,6 +126,7 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
         private final EmbedderOptions.Builder embedder = EmbedderOptions.builder();
         private final ProbeOptions.Builder probe = ProbeOptions.builder();
         private MultiCrop.Params augment;
+        private DedupOptions dedup = DedupOptions.OFF;
 
         private Builder() {}
 
@@ -246,6 +251,11 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
             return this;
         }
 
+        public Builder dedup(DedupOptions dedup) {
+            this.dedup = dedup;
+            return this;
+        }
+
         public Builder trainer(Consumer<TrainerOptions.Builder> settings) {
             settings.accept(trainer);
             return this;
@@ -272,12 +282,14 @@ public record JobOptions(String bootstrap, Map<String, String> kafkaProperties, 
                     .threads(deployment == Deployment.LOCAL && t.threads() == 0 ? Runtime.getRuntime().availableProcessors() : t.threads())
                     // Nobody reads teachers: no exports to pay for.
                     .broadcastEvery(teachersRead ? t.broadcastEvery() : 0)
+                    // Replayed images are cropped in the trainer, as fresh ones are in the augment operator.
+                    .replay(t.replay().withAugment(augment))
                     .build();
             // The probe scores the trainer's teachers: its images-seen axis and probe.jsonl are the trainer's.
             p = new ProbeOptions(t.model(), p.size(), p.everySteps(), p.k(), p.temperature(), t.batch(), t.runDir());
             return new JobOptions(bootstrap, kafkaProperties, groupId, imagesTopic, embeddingsTopic, deadLetterTopic,
                     exactlyOnce, transactionTimeout, deadLetterValueBytes, modelId, models, embed, parallelism, bounded,
-                    deployment, checkpointInterval, checkpointDir, restorePath, t, embedder.build(), p, augment);
+                    deployment, checkpointInterval, checkpointDir, restorePath, t, embedder.build(), p, augment, dedup);
         }
     }
 }

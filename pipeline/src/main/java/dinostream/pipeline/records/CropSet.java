@@ -16,6 +16,12 @@ public class CropSet {
     public int channels;
     public int[] sizes;
     public byte[] pixels;
+    /**
+     * The decoded image the views were cut from (HWC uint8), carried only when the trainer keeps a
+     * replay buffer (it re-crops replayed images); null otherwise.
+     */
+    public byte[] source;
+    public int sourceWidth, sourceHeight, sourceChannels;
 
     public CropSet() {}
 

@@ -14,6 +14,10 @@ import dinostream.model.runtime.TrainSession;
 import dinostream.pipeline.augment.MultiCrop;
 import dinostream.pipeline.records.CropSet;
 import dinostream.pipeline.records.TeacherUpdate;
+import dinostream.pipeline.replay.ReplayImage;
+import dinostream.pipeline.replay.ReplayOptions;
+import dinostream.pipeline.replay.ReplaySummary;
+import dinostream.pipeline.replay.Reservoir;
 import dinostream.pipeline.snapshot.Manifest;
 import dinostream.pipeline.snapshot.ModelVersion;
 import dinostream.pipeline.snapshot.SnapshotInfo;
@@ -22,6 +26,8 @@ import dinostream.pipeline.snapshot.SnapshotWriter;
 import org.apache.flink.api.common.externalresource.ExternalResourceInfo;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
@@ -72,6 +78,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private transient ValueState<byte[]> modelState;
     private transient ValueState<TrainerProgress> progressState;
     private transient ListState<CropSet> pendingState;
+    /** The replay buffer of the current key, by slot (see Reservoir). */
+    private transient MapState<Integer, ReplayImage> replayState;
+    /** Crops replayed images: the same operator as fresh images get (the job's parameters). */
+    private transient MultiCrop replayCrop;
     private transient Map<String, LiveModel> live;
     private transient Map<String, TrainStep.Model> compiled;
     private transient DinoConfig config;
@@ -99,12 +109,16 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                 new ValueStateDescriptor<>("progress", TypeInformation.of(TrainerProgress.class)));
         pendingState = context.getKeyedStateStore().getListState(
                 new ListStateDescriptor<>("pending-crops", TypeInformation.of(CropSet.class)));
+        replayState = context.getKeyedStateStore().getMapState(
+                new MapStateDescriptor<>("replay", TypeInformation.of(Integer.class), TypeInformation.of(ReplayImage.class)));
     }
 
     @Override
     public void open() throws Exception {
         super.open();
         config = options.config();
+        ReplayOptions replay = options.replay();
+        replayCrop = MultiCrop.forConfig(config, replay.augment() != null ? replay.augment() : MultiCrop.Params.forChannels(config.inChans));
         schedule = options.trainingSchedule();
         live = new HashMap<>();
         compiled = new HashMap<>();
@@ -156,17 +170,40 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             throw new IllegalStateException("crops of image " + crops.id + " have " + crops.views() + " views and "
                     + crops.channels + " channels; model " + m.modelId + " needs " + config.nCrops() + " and " + config.inChans);
         }
+        if (options.replay().enabled() && crops.source == null) {
+            throw new IllegalStateException("crops of image " + crops.id + " come without their image, and the replay buffer needs it");
+        }
         pendingState.add(crops);
         m.pending++;
         m.offsets.merge(Manifest.offsetKey(crops.topic, crops.partition), crops.offset + 1, Math::max);
-        if (m.pending >= options.batch()) step(m);
+        if (m.pending >= freshPerBatch(m)) step(m);
+    }
+
+    /** Fresh images a step waits for: the batch less what the buffer supplies. */
+    private int freshPerBatch(LiveModel m) {
+        return options.batch() - options.replay().replayPerBatch(options.batch(), m.replay.stored());
     }
 
     private void step(LiveModel m) throws Exception {
-        List<CropSet> batch = new ArrayList<>(options.batch());
-        for (CropSet c : pendingState.get()) batch.add(c);
-        if (batch.size() != options.batch()) {
-            throw new IllegalStateException("model " + m.modelId + ": " + batch.size() + " crops pending, expected " + options.batch());
+        List<CropSet> pending = new ArrayList<>();
+        for (CropSet c : pendingState.get()) pending.add(c);
+        int fresh = Math.min(pending.size(), options.batch());
+        if (fresh < freshPerBatch(m)) {
+            throw new IllegalStateException("model " + m.modelId + ": " + pending.size() + " crops pending, expected " + freshPerBatch(m));
+        }
+        // More pending than a batch only after a restart with a lower replay ratio: the rest waits for the next step.
+        List<CropSet> freshCrops = pending.subList(0, fresh), later = pending.subList(fresh, pending.size());
+        long stepBefore = m.session.step();
+        List<CropSet> batch = new ArrayList<>(freshCrops);
+        int replayed = options.batch() - fresh;
+        m.replayAugmentMs = 0;
+        if (replayed > 0) {
+            long t = System.nanoTime();
+            for (int slot : Reservoir.pick(m.replaySeed, stepBefore, m.replay.stored(), replayed)) {
+                ReplayImage r = replayState.get(slot);
+                batch.add(replayCrop.apply(r.toDecoded(m.modelId), MultiCrop.rngFor(options.seed(), r.id, stepBefore)));
+            }
+            m.replayAugmentMs = (System.nanoTime() - t) / 1e6;
         }
         double[] mean = config.meanOrDefault(), std = config.stdOrDefault();
         for (int v = 0; v < m.views.length; v++) {
@@ -176,7 +213,6 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         FloatBuffer[] buffers = new FloatBuffer[m.views.length];
         for (int v = 0; v < buffers.length; v++) buffers[v] = FloatBuffer.wrap(m.views[v]);
 
-        long stepBefore = m.session.step();
         // The schedule's own step: counted from where this job started the model (see TrainerProgress).
         TrainSession.Hyper hyper = schedule.at(Math.max(0, stepBefore - m.progress.scheduleOrigin));
         long t0 = System.nanoTime();
@@ -184,14 +220,15 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         try {
             stats = m.session.run(buffers, hyper)[0];
         } catch (TrainSession.NonFiniteStepException e) {
+            consumed(m, freshCrops, later);
             skip(m, batch, e);
             return;
         }
         double stepMs = (System.nanoTime() - t0) / 1e6;
         m.progress.consecutiveSkips = 0;
-        pendingState.clear();
-        m.pending = 0;
-        m.progress.imagesSeen += batch.size();
+        consumed(m, freshCrops, later);
+        m.progress.imagesSeen += fresh;
+        m.progress.replayedImages += replayed;
         m.dirty = true;
         m.last = stats;
         m.hyper = hyper;
@@ -211,7 +248,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         if (options.monitorEvery() > 0 && (step % options.monitorEvery() == 0 || m.monitors == null)) monitor(m, stats);
         if (metricsLog != null) {
             metricsLog.write(m.modelId, stats, hyper, m.progress.imagesSeen, stepMs, m.imagesPerSecond, m.lossScale,
-                    step % Math.max(options.monitorEvery(), 1) == 0 ? m.monitors : null, m.warnings);
+                    step % Math.max(options.monitorEvery(), 1) == 0 ? m.monitors : null, m.warnings,
+                    options.replay().enabled() ? new MetricsLog.ReplayStep(m.progress.replayedImages, m.replay.stored(), m.replayAugmentMs) : null);
         }
 
         // A snapshot is due; it is written from the checkpoint that holds this state, once that completes.
@@ -222,6 +260,33 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             DinoState state = m.session.state();
             emitTeacher(m.modelId, state, InferenceExport.backboneModel(state));
         }
+    }
+
+    /**
+     * A step's fresh images leave the pending list and are offered to the replay buffer (after the
+     * step: a batch never replays its own images). Each takes the slot Reservoir gives its position.
+     */
+    private void consumed(LiveModel m, List<CropSet> fresh, List<CropSet> later) throws Exception {
+        if (options.replay().enabled()) {
+            for (CropSet c : fresh) {
+                ReplayImage r = new ReplayImage(c.id, c.label, c.sourceWidth, c.sourceHeight, c.sourceChannels, c.source, m.progress.replayOffered);
+                if (r.bytes() > options.replay().slotBytes()) {
+                    // Kept, it could break the byte bound: the bound is shared evenly among the slots.
+                    if (m.progress.replayOversize++ == 0) {
+                        LOG.warn("model {}: image {} ({} bytes) is larger than a replay slot ({} bytes: --replay-bytes / --replay-size); "
+                                + "such images are trained on but not kept for replay", m.modelId, c.id, r.bytes(), options.replay().slotBytes());
+                    }
+                    continue;
+                }
+                int slot = Reservoir.slotFor(m.replaySeed, m.progress.replayOffered++, options.replay().size());
+                if (slot >= 0) {
+                    replayState.put(slot, r);
+                    m.replay.kept(slot, r);
+                }
+            }
+        }
+        pendingState.update(new ArrayList<>(later));
+        m.pending = later.size();
     }
 
     /**
@@ -253,8 +318,6 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
      * {@code maxSkippedSteps} in a row the model pauses.
      */
     private void skip(LiveModel m, List<CropSet> batch, TrainSession.NonFiniteStepException e) {
-        pendingState.clear();
-        m.pending = 0;
         m.progress.skippedSteps++;
         m.progress.consecutiveSkips++;
         m.dirty = true;
@@ -350,6 +413,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         TrainMemory need = TrainMemory.of(config, options.batch());
         TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
                 "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch() + ")");
+        TaskManagerBudget.checkReplay(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), options.replay(), live.size() + 1,
+                "model " + modelId);
         byte[] bytes = modelState.value();
         DinoState state;
         TrainerProgress progress = progressState.value();
@@ -378,9 +443,11 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
         TrainSession session = new TrainSession(model, state, runtimeOptions(),
                 options.seed() ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
-        LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch());
+        LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch(), options.replay().size(),
+                options.seed() ^ modelId.hashCode());
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
+        for (Map.Entry<Integer, ReplayImage> e : replayState.entries()) created.replay.kept(e.getKey(), e.getValue());
         created.dirty = resumed;
         live.put(key, created);
         registerMetrics(created);
@@ -440,6 +507,22 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         g.gauge("skipped_steps", (Gauge<Long>) () -> m.progress.skippedSteps);
         g.gauge("paused", (Gauge<Integer>) () -> m.progress.paused ? 1 : 0);
         g.gauge("untrained_images", (Gauge<Long>) () -> m.untrained);
+        if (options.replay().enabled()) {
+            g.gauge("replay_images", (Gauge<Integer>) () -> m.replay.stored());
+            g.gauge("replay_bytes", (Gauge<Long>) () -> m.replay.bytes());
+            g.gauge("replayed_images", (Gauge<Long>) () -> m.progress.replayedImages);
+            g.gauge("replay_oversize_images", (Gauge<Long>) () -> m.progress.replayOversize);
+            g.gauge("replay_augment_ms", (Gauge<Double>) () -> m.replayAugmentMs);
+            // Age: images offered to the buffer since a kept image arrived (a uniform reservoir spreads them over the stream).
+            g.gauge("replay_age_p10", (Gauge<Long>) () -> m.replay.agePercentile(m.progress.replayOffered, 0.1));
+            g.gauge("replay_age_p50", (Gauge<Long>) () -> m.replay.agePercentile(m.progress.replayOffered, 0.5));
+            g.gauge("replay_age_p90", (Gauge<Long>) () -> m.replay.agePercentile(m.progress.replayOffered, 0.9));
+        }
+    }
+
+    /** What a model's replay buffer holds (tests). */
+    ReplaySummary replayOf(String modelId) {
+        return live.values().stream().filter(m -> m.modelId.equals(modelId)).findFirst().orElseThrow().replay;
     }
 
     /** Write-behind: each model that stepped since the last checkpoint goes into keyed state once. */
@@ -489,6 +572,9 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         c.consecutiveSkips = p.consecutiveSkips;
         c.paused = p.paused;
         c.scheduleOrigin = p.scheduleOrigin;
+        c.replayOffered = p.replayOffered;
+        c.replayedImages = p.replayedImages;
+        c.replayOversize = p.replayOversize;
         return c;
     }
 
@@ -531,8 +617,16 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         long lastStepEnd;
         CollapseMonitor.Monitors monitors;
         List<CollapseMonitor.Kind> warnings = List.of();   // the collapse warnings in force
+        /** What the replay buffer holds (its images are in keyed state), and its seed. */
+        final ReplaySummary replay;
+        final long replaySeed;
+        /** Time the last step spent cropping its replayed images. */
+        double replayAugmentMs;
 
-        LiveModel(String modelId, String key, TrainSession session, TrainerProgress progress, DinoConfig c, int batch) {
+        LiveModel(String modelId, String key, TrainSession session, TrainerProgress progress, DinoConfig c, int batch,
+                  int replaySize, long replaySeed) {
+            this.replay = new ReplaySummary(replaySize);
+            this.replaySeed = replaySeed;
             this.modelId = modelId;
             this.key = key;
             this.session = session;

@@ -43,7 +43,8 @@ final class MetricsLog implements AutoCloseable {
     }
 
     void write(String modelId, TrainSession.Stats s, TrainSession.Hyper h, long imagesSeen, double stepMs, double imagesPerS,
-               float lossScale, CollapseMonitor.Monitors monitors, java.util.List<CollapseMonitor.Kind> warnings) {
+               float lossScale, CollapseMonitor.Monitors monitors, java.util.List<CollapseMonitor.Kind> warnings,
+               ReplayStep replay) {
         ObjectNode o = JSON.createObjectNode();
         o.put("time_ms", System.currentTimeMillis());
         o.put("model_id", modelId);
@@ -60,6 +61,11 @@ final class MetricsLog implements AutoCloseable {
         o.put("step_ms", stepMs);
         o.put("images_per_s", imagesPerS);
         if (!Float.isNaN(lossScale)) o.put("loss_scale", lossScale);
+        if (replay != null) {
+            o.put("replayed_images", replay.replayedImages());
+            o.put("replay_images", replay.stored());
+            o.put("replay_augment_ms", replay.augmentMs());
+        }
         if (monitors != null) {
             o.put("loss_over_ln_k", monitors.lossOverLnK());
             o.put("embedding_std", monitors.embeddingStd());
@@ -70,6 +76,9 @@ final class MetricsLog implements AutoCloseable {
         }
         out.append(o);
     }
+
+    /** A step's replay: images replayed so far (all steps), images in the buffer, time this step spent cropping its replayed ones. */
+    record ReplayStep(long replayedImages, int stored, double augmentMs) {}
 
     private static void append(BufferedWriter w, ObjectNode o) {
         try {

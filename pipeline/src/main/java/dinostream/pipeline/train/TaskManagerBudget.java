@@ -42,6 +42,31 @@ final class TaskManagerBudget {
         }
     }
 
+    static final String HEAP_SETTING = TaskManagerOptions.TASK_HEAP_MEMORY.key();
+
+    /**
+     * Replay buffers are keyed state on the heap (heap state backend), each up to its byte bound. They
+     * may take at most half of a slot's task heap (the rest is Flink's, the pending crops' and the
+     * records'); without a declared task heap (a MiniCluster), half of this JVM's heap.
+     *
+     * @param models the models this trainer subtask will hold with the new one
+     */
+    static void checkReplay(Configuration tm, dinostream.pipeline.replay.ReplayOptions replay, int models, String what) {
+        if (!replay.enabled()) return;
+        int slots = Math.max(1, tm.get(TaskManagerOptions.NUM_TASK_SLOTS));
+        long perSlot = replay.maxBytes() * models;
+        boolean bounded = tm.contains(TaskManagerOptions.TASK_HEAP_MEMORY) && tm.get(TaskManagerOptions.TASK_HEAP_MEMORY).compareTo(MemorySize.MAX_VALUE) < 0;
+        long allowed = bounded ? tm.get(TaskManagerOptions.TASK_HEAP_MEMORY).getBytes() / slots / 2 : Runtime.getRuntime().maxMemory() / 2;
+        if (allowed < perSlot) {
+            throw new IllegalStateException(what + ": its replay buffer may hold " + TrainMemory.flinkSize(replay.maxBytes())
+                    + " of heap (--replay-bytes)" + (models > 1 ? ", " + TrainMemory.flinkSize(perSlot) + " for the " + models + " models of this slot" : "")
+                    + ", more than half of the " + (bounded ? HEAP_SETTING + "=" + tm.get(TaskManagerOptions.TASK_HEAP_MEMORY).toHumanReadableString()
+                    + " for " + slots + " slot(s): set " + HEAP_SETTING + " to at least " + TrainMemory.flinkSize(2 * perSlot * slots)
+                    : "JVM heap (" + TrainMemory.flinkSize(Runtime.getRuntime().maxMemory()) + ", -Xmx): raise it")
+                    + ", or lower --replay-bytes");
+        }
+    }
+
     /** ONNX Runtime threads of one trainer: this TaskManager's cores shared among its slots. */
     static int threadsPerSlot(Configuration tm) {
         int slots = Math.max(1, tm.get(TaskManagerOptions.NUM_TASK_SLOTS));

@@ -4,6 +4,7 @@ import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Schedules;
 import dinostream.pipeline.job.DinoJob;
 import dinostream.pipeline.job.ModelConfig;
+import dinostream.pipeline.replay.ReplayOptions;
 
 import java.io.Serializable;
 import java.util.List;
@@ -35,12 +36,14 @@ import static dinostream.model.dino.Schedules.TrainingSchedule.WEIGHT_DECAY_END;
  * @param maxModels          models one trainer subtask creates at most; images of further models are dead letters (TOO_MANY_MODELS)
  * @param maxSkippedSteps    skipped steps in a row (non-finite loss or state) after which a model pauses
  * @param resumePausedModels un-pause models restored paused (a restart from a checkpoint after fixing the cause)
+ * @param replay             each model's replay buffer (size 0: none)
  */
 public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule schedule,
                              String snapshotDir, int snapshotEvery, int snapshotKeep, int broadcastEvery, int monitorEvery,
                              String runDir, int threads, Device device, ModelRouting routing, String initState,
-                             InitImport initImport, int maxModels, int maxSkippedSteps, boolean resumePausedModels) implements Serializable {
-    private static final long serialVersionUID = 3L;
+                             InitImport initImport, int maxModels, int maxSkippedSteps, boolean resumePausedModels,
+                             ReplayOptions replay) implements Serializable {
+    private static final long serialVersionUID = 4L;
 
     public TrainerOptions {
         if (model == null) throw new IllegalArgumentException("trainer: a model configuration is required");
@@ -53,6 +56,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         if (maxSkippedSteps < 1) throw new IllegalArgumentException("trainer: maxSkippedSteps must be at least 1, got " + maxSkippedSteps);
         if (schedule == null || device == null || routing == null) throw new IllegalArgumentException("trainer: schedule, device and routing are required");
         if (initImport == null) throw new IllegalArgumentException("trainer: initImport is required (InitImport.NONE for none)");
+        if (replay == null) throw new IllegalArgumentException("trainer: replay options are required (ReplayOptions.NONE for none)");
         if (initState == null && !initImport.equals(InitImport.NONE)) {
             throw new IllegalArgumentException("trainer: heads, arch and checkpoint key are for an init file, and there is none");
         }
@@ -90,6 +94,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         b.maxModels = maxModels;
         b.maxSkippedSteps = maxSkippedSteps;
         b.resumePausedModels = resumePausedModels;
+        b.replay = replay;
         return b;
     }
 
@@ -251,6 +256,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         private int maxModels = 16;
         private int maxSkippedSteps = 5;
         private boolean resumePausedModels = false;
+        private ReplayOptions replay = ReplayOptions.NONE;
 
         private Builder() {}
 
@@ -354,9 +360,14 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
             return this;
         }
 
+        public Builder replay(ReplayOptions replay) {
+            this.replay = replay;
+            return this;
+        }
+
         public TrainerOptions build() {
             return new TrainerOptions(model, batch, seed, schedule, snapshotDir, snapshotEvery, snapshotKeep, broadcastEvery,
-                    monitorEvery, runDir, threads, device, routing, initState, initImport, maxModels, maxSkippedSteps, resumePausedModels);
+                    monitorEvery, runDir, threads, device, routing, initState, initImport, maxModels, maxSkippedSteps, resumePausedModels, replay);
         }
     }
 }

@@ -2,8 +2,14 @@ package dinostream.pipeline.train;
 
 /** Per-model counters kept in keyed state beside the weights (a Flink POJO). */
 public class TrainerProgress {
-    /** Images trained on (each counted once; nothing is replayed on purpose yet). */
+    /** Fresh images trained on, each counted once (replayed ones are in replayedImages). */
     public long imagesSeen;
+    /** Images offered to the replay buffer so far: the reservoir's counter (added later: older checkpoints restore 0). */
+    public long replayOffered;
+    /** Images taken from the replay buffer into batches, counted each time. */
+    public long replayedImages;
+    /** Images not kept for replay because they are larger than a slot's share of the byte bound. */
+    public long replayOversize;
     /** Next offset to read per "topic-partition", as of the last trained image, as JSON. */
     public String offsetsJson = "{}";
     public long lastSnapshotStep = -1;

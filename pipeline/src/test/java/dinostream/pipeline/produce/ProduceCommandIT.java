@@ -140,6 +140,33 @@ class ProduceCommandIT {
     }
 
     @Test
+    void cameraFeedSendsRunsOfJitteredFrames() throws Exception {
+        kafka.createTopic("camera", 1, Map.of());
+        Result r = run("produce", "--bootstrap", kafka.bootstrap(), "--topic", "camera", "--source", "synthetic",
+                "--limit", "60", "--order", "camera", "--frames", "3", "--run-length", "5", "--seed", "4", "--json");
+        assertEquals(0, r.rc(), r.toString());
+        JsonNode j = r.json();
+        assertEquals(60, j.get("sent").asInt(), "the limit counts frames");
+        assertEquals("camera", j.get("order").asText());
+        assertEquals(3, j.get("frames").asInt());
+        assertEquals(5, j.get("run_length").asInt());
+        List<ImageRecord> got = new ArrayList<>();
+        for (ConsumerRecord<String, byte[]> cr : consume("camera", 60)) got.add(CODEC.decode(cr.value()));
+        assertEquals(60, got.size());
+        CameraFeed expected = CameraFeed.of(new SyntheticSource(4, 60, 28, 1), 4, 60, 3, 5);
+        for (int i = 0; i < 60; i++) {
+            ImageRecord im = got.get(i);
+            SourceImage want = expected.read(i);
+            assertEquals(want.id(), im.getId(), "one partition, in feed order");
+            assertTrue(im.getId().endsWith("-f" + (i % 3)), im.getId());
+            assertEquals(want.label(), im.getLabel());
+            assertArrayEquals(want.bytes(), bytes(im.getBytes()));
+        }
+        expectError(2, "--order camera needs raw-pixel images", "produce", "--bootstrap", kafka.bootstrap(), "--topic", "camera",
+                "--source", tmp.toString(), "--order", "camera");
+    }
+
+    @Test
     void folderImagesAreSentUndecodedWithTheirMtime() throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("images"));
         FolderSourceTest.makeTree(dir);
@@ -223,7 +250,7 @@ class ProduceCommandIT {
                 "produce", "--bootstrap", "localhost", "--topic", "x", "--source", "synthetic");
         expectError(2, "--split applies only to --source fmnist",
                 "produce", "--bootstrap", b, "--topic", "x", "--source", "synthetic", "--split", "test");
-        expectError(2, "unknown order 'random' (expected iid or class-sorted)",
+        expectError(2, "unknown order 'random' (expected iid, class-sorted or camera)",
                 "produce", "--bootstrap", b, "--topic", "x", "--source", "synthetic", "--order", "random");
         expectError(2, "--rate must be a positive number",
                 "produce", "--bootstrap", b, "--topic", "x", "--source", "synthetic", "--rate", "0");

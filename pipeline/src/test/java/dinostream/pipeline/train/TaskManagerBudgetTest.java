@@ -42,4 +42,18 @@ class TaskManagerBudgetTest {
     void aMiniClusterWithoutSizesIsNotRefused() {
         TaskManagerBudget.check(new Configuration(), TrainMemory.of(Presets.get("test"), 8), 1, "a");
     }
+
+    /** Replay buffers are heap: half a slot's task heap at most, counting the slot's models. */
+    @Test
+    void replayBuffersFitHalfTheSlotsTaskHeap() {
+        Configuration c = new Configuration();
+        c.set(TaskManagerOptions.TASK_HEAP_MEMORY, MemorySize.parse("256m"));
+        c.set(TaskManagerOptions.NUM_TASK_SLOTS, 2);
+        var replay = new dinostream.pipeline.replay.ReplayOptions(10_000, 0.5, 64L << 20, null);
+        TaskManagerBudget.checkReplay(c, replay, 1, "model a");   // 64m of the slot's 128m / 2
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> TaskManagerBudget.checkReplay(c, replay, 2, "model b"));
+        assertTrue(e.getMessage().startsWith("model b: its replay buffer may hold 64m of heap (--replay-bytes), 128m for the 2 models of this slot"), e.getMessage());
+        assertTrue(e.getMessage().contains("taskmanager.memory.task.heap.size to at least 512m"), e.getMessage());
+        TaskManagerBudget.checkReplay(c, dinostream.pipeline.replay.ReplayOptions.NONE, 16, "no buffer, no check");
+    }
 }
