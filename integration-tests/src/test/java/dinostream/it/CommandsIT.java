@@ -140,14 +140,15 @@ class CommandsIT {
     @Test
     void demoOfACameraFeedWithReplayAndTheFilter(@TempDir Path dir) throws Exception {
         int port = freePort();
-        Run d = run("demo", "--images", "160", "--order", "camera", "--run-length", "5", "--source", "synthetic", "--preset", "test",
+        Run d = run("demo", "--images", "160", "--order", "camera", "--run-length", "5", "--source", "fmnist", "--preset", "test",
                 "--batch", "8", "--replay-size", "16", "--replay-ratio", "0.5", "--dedup", "--no-embed",
                 "--web-port", Integer.toString(port), "--out", dir.toString(), "--json");
         assertEquals(0, d.rc(), d.err());
         JsonNode summary = new ObjectMapper().readTree(d.out());
         assertEquals(160, summary.get("images_in").asLong(), d.out());
         long trained = summary.get("images_trained").asLong(), steps = summary.get("train_steps").asLong();
-        // 40 images in 160 frames: the filter keeps about one frame in four.
+        // 40 images in 160 frames: the filter keeps about one frame in four (on Fashion-MNIST; the
+        // synthetic shapes' sharp edges and pixel noise keep 104 of 160 frames apart).
         assertTrue(trained >= 32 && trained <= 48, d.out());
         assertEquals(8 + 4 * (steps - 1), trained, "the first batch fresh, then 4 fresh and 4 replayed: " + d.out());
     }
