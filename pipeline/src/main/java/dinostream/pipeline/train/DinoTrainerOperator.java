@@ -170,9 +170,6 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             throw new IllegalStateException("crops of image " + crops.id + " have " + crops.views() + " views and "
                     + crops.channels + " channels; model " + m.modelId + " needs " + config.nCrops() + " and " + config.inChans);
         }
-        if (options.replay().enabled() && crops.source == null) {
-            throw new IllegalStateException("crops of image " + crops.id + " come without their image, and the replay buffer needs it");
-        }
         pendingState.add(crops);
         m.pending++;
         m.offsets.merge(Manifest.offsetKey(crops.topic, crops.partition), crops.offset + 1, Math::max);
@@ -269,6 +266,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
     private void consumed(LiveModel m, List<CropSet> fresh, List<CropSet> later) throws Exception {
         if (options.replay().enabled()) {
             for (CropSet c : fresh) {
+                // Crops without their image were cut before a restart that turned replay on: trained on, not kept.
+                if (c.source == null) continue;
                 ReplayImage r = new ReplayImage(c.id, c.label, c.sourceWidth, c.sourceHeight, c.sourceChannels, c.source, m.progress.replayOffered);
                 if (r.bytes() > options.replay().slotBytes()) {
                     // Kept, it could break the byte bound: the bound is shared evenly among the slots.
@@ -278,7 +277,10 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                     }
                     continue;
                 }
-                int slot = Reservoir.slotFor(m.replaySeed, m.progress.replayOffered++, options.replay().size());
+                // Fill first (also after a restart with a larger buffer), then Algorithm R.
+                long n = m.progress.replayOffered++;
+                int size = options.replay().size();
+                int slot = m.replay.stored() < size ? m.replay.stored() : Reservoir.slotFor(m.replaySeed, n, size);
                 if (slot >= 0) {
                     replayState.put(slot, r);
                     m.replay.kept(slot, r);
@@ -447,7 +449,7 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
                 options.seed() ^ modelId.hashCode());
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
         for (CropSet ignored : pendingState.get()) created.pending++;
-        for (Map.Entry<Integer, ReplayImage> e : replayState.entries()) created.replay.kept(e.getKey(), e.getValue());
+        restoreReplay(created);
         created.dirty = resumed;
         live.put(key, created);
         registerMetrics(created);
@@ -518,6 +520,29 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
             g.gauge("replay_age_p50", (Gauge<Long>) () -> m.replay.agePercentile(m.progress.replayOffered, 0.5));
             g.gauge("replay_age_p90", (Gauge<Long>) () -> m.replay.agePercentile(m.progress.replayOffered, 0.9));
         }
+    }
+
+    /**
+     * The restored buffer into the live model's summary. A restart with another --replay-size keeps
+     * what fits, in slots 0 .. k-1 (a smaller buffer keeps its lowest slots, a uniform subset); with
+     * no buffer it is dropped, so the state does not carry it on.
+     */
+    private void restoreReplay(LiveModel m) throws Exception {
+        TreeMap<Integer, ReplayImage> kept = new TreeMap<>();
+        for (Map.Entry<Integer, ReplayImage> e : replayState.entries()) kept.put(e.getKey(), e.getValue());
+        if (kept.isEmpty()) return;
+        int size = options.replay().size();
+        boolean compact = kept.lastKey() != kept.size() - 1 || kept.size() > size;
+        if (compact) {
+            replayState.clear();
+            int slot = 0;
+            for (ReplayImage r : kept.values()) {
+                if (slot == size) break;
+                replayState.put(slot++, r);
+            }
+            LOG.info("model {}: replay buffer restored with {} images into {} slots: kept {}", m.modelId, kept.size(), size, slot);
+        }
+        for (Map.Entry<Integer, ReplayImage> e : replayState.entries()) m.replay.kept(e.getKey(), e.getValue());
     }
 
     /** What a model's replay buffer holds (tests). */

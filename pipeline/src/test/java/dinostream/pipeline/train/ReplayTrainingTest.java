@@ -129,12 +129,53 @@ class ReplayTrainingTest {
         }
     }
 
+    /**
+     * Restarts that change the buffer: crops cut before replay was on (no image) are trained on and not
+     * kept; a smaller buffer keeps what fits, a larger one fills up, no buffer drops the state.
+     */
     @Test
-    void cropsWithoutTheirImageAreRefusedWhenReplaying(@TempDir Path dir) throws Exception {
-        try (var h = harness(replaying(dir, 4, 1 << 20))) {
+    void restartsWithAnotherBufferSizeKeepWhatFits(@TempDir Path dir) throws Exception {
+        OperatorSubtaskState plain;
+        try (var h = harness(options(dir).build())) {
             h.open();
-            Exception e = assertThrows(IllegalStateException.class, () -> h.processElement(crops("a", 0), 0));
-            assertTrue(e.getMessage().contains("replay buffer"), e.getMessage());
+            for (int i = 0; i < 6; i++) h.processElement(crops("a", i), i);   // one step, 2 pending, no images with them
+            h.prepareSnapshotPreBarrier(1);
+            plain = h.snapshot(1, 10);
+        }
+        OperatorSubtaskState eight;
+        try (var h = harness(replaying(dir, 8, 1 << 20))) {
+            h.initializeState(plain);
+            h.open();
+            for (int i = 6; i < 20; i++) h.processElement(withImage(i, SIDE), i);
+            ReplaySummary r = ((DinoTrainerOperator) h.getOperator()).replayOf("a");
+            assertEquals(8, r.stored(), "the two restored crops without an image were not kept");
+            h.prepareSnapshotPreBarrier(2);
+            eight = h.snapshot(2, 20);
+        }
+        try (var h = harness(replaying(dir, 3, 1 << 20))) {
+            h.initializeState(eight);
+            h.open();
+            h.processElement(withImage(20, SIDE), 20);
+            assertEquals(3, ((DinoTrainerOperator) h.getOperator()).replayOf("a").stored());
+        }
+        try (var h = harness(replaying(dir, 12, 1 << 20))) {
+            h.initializeState(eight);
+            h.open();
+            for (int i = 20; i < 30; i++) h.processElement(withImage(i, SIDE), i);
+            assertEquals(12, ((DinoTrainerOperator) h.getOperator()).replayOf("a").stored(), "a larger buffer fills up");
+        }
+        try (var h = harness(options(dir).build())) {
+            h.initializeState(eight);
+            h.open();
+            for (int i = 20; i < 24; i++) h.processElement(withImage(i, SIDE), i);
+            h.prepareSnapshotPreBarrier(3);
+            OperatorSubtaskState none = h.snapshot(3, 30);
+            try (var h2 = harness(replaying(dir, 8, 1 << 20))) {
+                h2.initializeState(none);
+                h2.open();
+                h2.processElement(withImage(24, SIDE), 24);
+                assertEquals(0, ((DinoTrainerOperator) h2.getOperator()).replayOf("a").stored(), "without a buffer the state was dropped");
+            }
         }
     }
 }
