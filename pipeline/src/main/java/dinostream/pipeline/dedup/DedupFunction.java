@@ -2,25 +2,34 @@ package dinostream.pipeline.dedup;
 
 import dinostream.pipeline.records.DecodedImage;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
+import java.nio.charset.StandardCharsets;
+
 /**
  * Drops, from the training path, a frame whose {@link FrameHash} is within {@code maxDistance} bits of
- * the last frame kept from the same source (keyed by source). The last kept hash is keyed state, so a
- * replay after a failover decides the same for the same frames in the same order. Dropped frames are
- * counted ({@code dedup_dropped}), not dead-lettered: they are good images, and the embedder still gets them.
+ * the last frame kept from the same source. Keyed by a bucket of the source name, not the name: a
+ * producer names sources freely, and the state must not grow with them. A bucket remembers its last
+ * source's fingerprint and last kept hash; a frame of another source in the same bucket is kept (two
+ * sources in one bucket filter less, never wrongly). The state is keyed, so a replay decides the same
+ * for the same frames in the same order. Dropped frames are counted ({@code dedup_dropped}), not
+ * dead-lettered: they are good images, and the embedder still gets them.
  */
-public class DedupFunction extends KeyedProcessFunction<String, DecodedImage, DecodedImage> {
+public class DedupFunction extends KeyedProcessFunction<Integer, DecodedImage, DecodedImage> {
     private static final long serialVersionUID = 1L;
 
+    /** Buckets of source names: the state's bound (about 40 bytes each when all are used). */
+    public static final int BUCKETS = 1 << 16;
+
     private final DedupOptions options;
-    private transient ValueState<Long> lastKept;
+    /** (source fingerprint, hash of its last kept frame). */
+    private transient ValueState<Tuple2<Long, Long>> lastKept;
     private transient Counter kept;
     private transient Counter dropped;
 
@@ -28,31 +37,39 @@ public class DedupFunction extends KeyedProcessFunction<String, DecodedImage, De
         this.options = options;
     }
 
-    /** The key: the record's source field (images without one share the empty key). */
-    public static String sourceOf(DecodedImage image) {
-        return image.source == null ? "" : image.source;
+    /** The key: the bucket of the record's source field (images without one share the empty name's). */
+    public static Integer bucketOf(DecodedImage image) {
+        return (int) Math.floorMod(fingerprint(image.source), (long) BUCKETS);
+    }
+
+    /** 64-bit FNV-1a of the source name's UTF-8 bytes. */
+    static long fingerprint(String source) {
+        long h = 0xCBF29CE484222325L;
+        for (byte b : (source == null ? "" : source).getBytes(StandardCharsets.UTF_8)) {
+            h ^= b & 0xFF;
+            h *= 0x100000001B3L;
+        }
+        return h;
     }
 
     @Override
     public void open(OpenContext openContext) throws Exception {
         super.open(openContext);
-        ValueStateDescriptor<Long> d = new ValueStateDescriptor<>("last-kept-hash", Types.LONG);
-        // A source that stops sending is forgotten after a while: producers name sources freely.
-        d.enableTimeToLive(StateTtlConfig.newBuilder(options.idle()).build());
-        lastKept = getRuntimeContext().getState(d);
+        lastKept = getRuntimeContext().getState(new ValueStateDescriptor<>("last-kept", Types.TUPLE(Types.LONG, Types.LONG)));
         kept = getRuntimeContext().getMetricGroup().counter("dedup_kept");
         dropped = getRuntimeContext().getMetricGroup().counter("dedup_dropped");
     }
 
     @Override
     public void processElement(DecodedImage image, Context ctx, Collector<DecodedImage> out) throws Exception {
+        long source = fingerprint(image.source);
         long hash = FrameHash.of(image.width, image.height, image.channels, image.pixels);
-        Long last = lastKept.value();
-        if (last != null && FrameHash.distance(last, hash) <= options.maxDistance()) {
+        Tuple2<Long, Long> last = lastKept.value();
+        if (last != null && last.f0 == source && FrameHash.distance(last.f1, hash) <= options.maxDistance()) {
             dropped.inc();
             return;
         }
-        lastKept.update(hash);
+        lastKept.update(Tuple2.of(source, hash));
         kept.inc();
         out.collect(image);
     }

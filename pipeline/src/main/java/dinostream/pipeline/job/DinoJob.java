@@ -110,7 +110,7 @@ public final class DinoJob {
 
         DataStream<DecodedImage> toTrain = images;
         if (o.dedup().enabled()) {
-            toTrain = images.keyBy(DedupFunction::sourceOf)
+            toTrain = images.keyBy(DedupFunction::bucketOf)
                     .process(new DedupFunction(o.dedup())).name("drop near-duplicate frames").uid("dedup");
         }
 
