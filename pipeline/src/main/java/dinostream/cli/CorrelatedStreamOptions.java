@@ -13,9 +13,12 @@ final class CorrelatedStreamOptions {
             description = "Images each model keeps for replay, a uniform sample of its stream (reservoir); 0: no buffer (default: ${DEFAULT-VALUE}).")
     int size;
 
-    @Option(names = "--replay-ratio", paramLabel = "R", defaultValue = "0",
-            description = "Share of each batch taken from the replay buffer, 0 to below 1 (default: ${DEFAULT-VALUE}).")
-    double ratio;
+    @Option(names = "--replay-ratio", paramLabel = "R",
+            description = "Share of each batch taken from the replay buffer, 0 to below 1 (default: " + DEFAULT_RATIO
+                    + " with --replay-size, the value README's experiment ran; 0 keeps a buffer without replaying it).")
+    Double ratio;
+
+    static final double DEFAULT_RATIO = 0.5;
 
     @Option(names = "--replay-bytes", paramLabel = "SIZE", defaultValue = "64m",
             description = "Heap one model's buffer may hold (e.g. 64m, 2g); images larger than SIZE / N are trained on but not kept (default: ${DEFAULT-VALUE}).")
@@ -38,7 +41,7 @@ final class CorrelatedStreamOptions {
         ReplayOptions replay;
         DedupOptions dd;
         try {
-            replay = new ReplayOptions(size, ratio, maxBytes, null);
+            replay = new ReplayOptions(size, ratio != null ? ratio : size > 0 ? DEFAULT_RATIO : 0, maxBytes, null);
             dd = dedup ? DedupOptions.on(dedupDistance) : DedupOptions.OFF;
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "--replay-size/--replay-ratio/--replay-bytes/--dedup-distance: " + e.getMessage());

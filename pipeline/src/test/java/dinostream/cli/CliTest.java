@@ -419,6 +419,16 @@ class CliTest {
         assertEquals(dir.resolve("run/checkpoints").toAbsolutePath().toUri().toString(), o.checkpointDir());
         assertEquals(state.toAbsolutePath().toUri().toString(), o.trainer().initState(), "--init-state: the old name of --init-from");
         assertEquals("test", o.config().preset);
+        assertEquals(0, o.trainer().replay().size(), "no replay buffer unless asked");
+        assertEquals(dinostream.pipeline.dedup.DedupOptions.OFF, o.dedup());
+
+        TrainCommand replaying = new TrainCommand();
+        new picocli.CommandLine(replaying).parseArgs("--bootstrap", "b:1", "--preset", "test", "--out", dir.resolve("run").toString(),
+                "--replay-size", "5000", "--dedup");
+        dinostream.pipeline.job.JobOptions r = replaying.options(dinostream.pipeline.job.Deployment.LOCAL);
+        var replay = r.trainer().replay();
+        assertEquals(List.of(5000, 0.5, 64L << 20), List.of(replay.size(), replay.ratio(), replay.maxBytes()), "a size alone replays half of each batch");
+        assertEquals(dinostream.pipeline.dedup.DedupOptions.on(4), r.dedup());
 
         TrainCommand cluster = new TrainCommand();
         new picocli.CommandLine(cluster).parseArgs("--bootstrap", "b:1", "--snapshot-dir", "s3://bucket/snapshots");
