@@ -3,8 +3,8 @@ package dinostream.pipeline.job;
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.augment.AugmentFunction;
 import dinostream.pipeline.decode.DecodeFunction;
-import dinostream.pipeline.dedup.DedupFunction;
 import dinostream.pipeline.decode.Limits;
+import dinostream.pipeline.dedup.DedupFunction;
 import dinostream.pipeline.embed.EmbedderOperator;
 import dinostream.pipeline.probe.ProbeOperator;
 import dinostream.pipeline.probe.ProbeResult;
@@ -42,7 +42,7 @@ import java.util.Properties;
  * The dinostream topology, as in README.md ("The data path"):
  * <pre>
  * Kafka images ─► decode + validate ──bad──► Kafka dead letters
- *                   ├─► [keyBy(source) ─► drop near-duplicates] ─► multi-crop augment
+ *                   ├─► [keyBy(source bucket) ─► drop near-duplicates] ─► multi-crop augment
  *                   │         ─► keyBy(modelId) ─► DinoTrainer (+ replay buffer) ─► teachers (broadcast) ─┐
  *                   ├─► Embedder (latest teacher per model) ◄──────────────────────────────────────────┤
  *                   │          └─► Kafka embeddings                                                    │
