@@ -170,15 +170,15 @@ public final class MultiCrop {
 
     private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
-    /** Stafford's variant 13 of the MurmurHash3 finalizer (as SplitMix64). */
-    static long mix64(long z) {
+    /** Stafford's variant 13 of the MurmurHash3 finalizer (as SplitMix64); the project's seed mixer (replay, camera feed too). */
+    public static long mix64(long z) {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
     }
 
-    /** 64-bit FNV-1a over the UTF-8 bytes of {@code s}. */
-    static long fnv1a64(String s) {
+    /** 64-bit FNV-1a over the UTF-8 bytes of {@code s}; the project's string hash (record ids, source names). */
+    public static long fnv1a64(String s) {
         long h = 0xCBF29CE484222325L;
         for (byte b : s.getBytes(StandardCharsets.UTF_8)) {
             h ^= b & 0xFF;

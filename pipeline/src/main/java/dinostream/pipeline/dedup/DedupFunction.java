@@ -1,5 +1,6 @@
 package dinostream.pipeline.dedup;
 
+import dinostream.pipeline.augment.MultiCrop;
 import dinostream.pipeline.records.DecodedImage;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
@@ -10,7 +11,6 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
-import java.nio.charset.StandardCharsets;
 
 /**
  * Drops, from the training path, a frame whose {@link FrameHash} is within {@code maxDistance} bits of
@@ -42,14 +42,9 @@ public class DedupFunction extends KeyedProcessFunction<Integer, DecodedImage, D
         return (int) Math.floorMod(fingerprint(image.source), (long) BUCKETS);
     }
 
-    /** 64-bit FNV-1a of the source name's UTF-8 bytes. */
+    /** The source name's 64-bit FNV-1a (a missing name hashes as the empty one). */
     static long fingerprint(String source) {
-        long h = 0xCBF29CE484222325L;
-        for (byte b : (source == null ? "" : source).getBytes(StandardCharsets.UTF_8)) {
-            h ^= b & 0xFF;
-            h *= 0x100000001B3L;
-        }
-        return h;
+        return MultiCrop.fnv1a64(source == null ? "" : source);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dinostream.pipeline.produce;
 
+import dinostream.pipeline.augment.MultiCrop;
 import dinostream.schemas.ImageEncoding;
 
 import java.io.IOException;
@@ -187,11 +188,8 @@ public final class CameraFeed implements ImageSource {
         return out;
     }
 
-    /** A seed from a seed and a value, mixed (splitmix64's finaliser) so that nearby pairs give unrelated streams. */
+    /** A seed from a seed and a value, mixed so that nearby pairs give unrelated streams. */
     static long mix(long seed, long value) {
-        long z = seed * 0x9E3779B97F4A7C15L + value;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return MultiCrop.mix64(seed * 0x9E3779B97F4A7C15L + value);
     }
 }

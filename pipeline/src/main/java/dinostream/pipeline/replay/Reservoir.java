@@ -1,5 +1,7 @@
 package dinostream.pipeline.replay;
 
+import dinostream.pipeline.augment.MultiCrop;
+
 import java.util.SplittableRandom;
 
 /**
@@ -39,12 +41,6 @@ public final class Reservoir {
     }
 
     private static SplittableRandom rng(long seed, long counter, long purpose) {
-        return new SplittableRandom(mix(mix(seed + GAMMA * purpose) ^ (counter * GAMMA)));
-    }
-
-    private static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return new SplittableRandom(MultiCrop.mix64(MultiCrop.mix64(seed + GAMMA * purpose) ^ (counter * GAMMA)));
     }
 }
