@@ -30,7 +30,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "train-step", mixinStandardHelpOptions = true,
-        description = {"Time the DINO train step of a preset on random normalized crops (CPU).",
+        description = {"Time the DINO train step of a preset on random normalized crops (CPU, or CUDA with --device cuda).",
                 "Builds the model, opens the session, runs --warmup untimed runs, then times --steps runs.",
                 "Hyperparameters: DINO's post-warm-up values (lr 5e-4*batch/256, weight decay 0.04, teacher temperature 0.04,",
                 "momentum 0.996), last layer not frozen, so every part of the step is timed."})
@@ -43,6 +43,9 @@ final class BenchTrainStep implements Callable<Integer> {
 
     @picocli.CommandLine.Mixin
     PrecisionOption precision;
+
+    @picocli.CommandLine.Mixin
+    RuntimeChoice runtime;
 
     @Option(names = "--batch", paramLabel = "B", defaultValue = "64", description = "Images per step (default: ${DEFAULT-VALUE}).")
     int batch;
@@ -88,7 +91,8 @@ final class BenchTrainStep implements Callable<Integer> {
         checkOptions();
         PrintWriter err = spec.commandLine().getErr();
         DinoConfig cfg = precision.apply(ModelOptions.preset(spec, preset), spec);
-        RuntimeOptions options = RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning).withOrt(ort);
+        RuntimeOptions options = runtime.apply(RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning).withOrt(ort), spec);
+        boolean gpu = options.device() == RuntimeOptions.Device.CUDA;
         String profilePrefix = profile == null ? null : profilePrefix();
         if (profilePrefix != null) options = options.withProfiling(profilePrefix);
         double[] loadBefore = Proc.loadAverage();
@@ -96,7 +100,7 @@ final class BenchTrainStep implements Callable<Integer> {
         err.printf("[bench] %s, batch %d, %d thread%s: building the train step%s...%n", preset + " " + cfg.precision().id(), batch, options.effectiveThreads(),
                 options.effectiveThreads() == 1 ? "" : "s", loop > 1 ? " (Loop of " + loop + " steps)" : "");
         long t0 = System.nanoTime();
-        TrainStep.Model model = loop == 1 ? TrainStep.build(cfg, batch) : TrainStep.buildLoop(cfg, batch, loop);
+        TrainStep.Model model = loop == 1 ? TrainStep.buildFor(cfg, batch, gpu) : TrainStep.buildLoop(cfg, batch, loop);
         long t1 = System.nanoTime();
         DinoState state = DinoState.init(cfg, seed);
         err.printf("[bench] built %,d nodes (%.1f MB) in %.0f ms; opening the session...%n", model.nodes(), model.onnx().length / 1e6, (t1 - t0) / 1e6);
@@ -109,7 +113,7 @@ final class BenchTrainStep implements Callable<Integer> {
         TraceProfile trace = null;
         // Timed alone: state init and crop generation above are not part of opening a session.
         long ts = System.nanoTime();
-        try (TrainSession s = new TrainSession(model, state, options, seed)) {
+        try (TrainSession s = TrainSession.open(model, state, options, seed)) {
             sessionNs = System.nanoTime() - ts;
             err.printf("[bench] session ready in %.0f ms%n", sessionNs / 1e6);
             for (int r = 0; r < warmup + steps; r++) {
@@ -131,7 +135,8 @@ final class BenchTrainStep implements Callable<Integer> {
             if (profilePrefix != null) trace = readProfile(s.endProfiling());
         }
         MatMulPeak.Result peak = null;
-        if (peakSize > 0) {
+        // The peak is a CPU measurement (the Java API's session, which has no CUDA provider in this build).
+        if (peakSize > 0 && !gpu) {
             err.printf("[bench] fp32 peak: %d×%d MatMul, %d threads...%n", peakSize, peakSize, options.effectiveThreads());
             peak = MatMulPeak.measure(peakSize, options, 2, 7);
         }
@@ -157,6 +162,10 @@ final class BenchTrainStep implements Callable<Integer> {
         o.put("warmup", warmup);
         o.put("loop", loop);
         o.put("precision", cfg.precision().id());
+        o.put("device", options.device() == RuntimeOptions.Device.CUDA ? "cuda:" + options.deviceId() : "cpu");
+        o.put("runtime", options.effectiveRuntime().name().toLowerCase(java.util.Locale.ROOT));
+        o.put("native_products", gpu && loop == 1 && cfg.precision() != dinostream.model.dino.DinoConfig.Precision.FP32);
+        o.set("config", Json.MAPPER.valueToTree(cfg));
         o.put("build_ms", Json.round((t1 - t0) / 1e6, 1));
         o.put("session_ms", Json.round(sessionNs / 1e6, 1));
         o.put("nodes", model.nodes());

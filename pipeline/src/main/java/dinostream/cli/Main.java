@@ -25,7 +25,7 @@ import java.nio.charset.StandardCharsets;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "DINO self-supervised training on image streams: state files, train steps, benchmarks.",
-        subcommands = {DemoCommand.class, InitCommand.class, StepCommand.class, BenchCommand.class, ExportCommand.class, ImportCommand.class, ProduceCommand.class, TrainCommand.class, EmbedCommand.class, KnnCommand.class, SweepCommand.class, AttentionCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, InitCommand.class, StepCommand.class, BenchCommand.class, ExportCommand.class, ParityCommand.class, ImportCommand.class, ProduceCommand.class, TrainCommand.class, EmbedCommand.class, KnnCommand.class, SweepCommand.class, AttentionCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Spec
     CommandSpec spec;

@@ -54,6 +54,9 @@ final class StepCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "T", defaultValue = "0", description = "ONNX Runtime intra-op threads (default: all cores).")
     int threads;
 
+    @picocli.CommandLine.Mixin
+    RuntimeChoice runtime;
+
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
             description = "Seed of the stochastic-depth masks, combined with the state's step (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -81,7 +84,8 @@ final class StepCommand implements Callable<Integer> {
         }
 
         long t0 = System.nanoTime();
-        TrainStep.Model model = TrainStep.build(cfg, c.batch());
+        RuntimeOptions options = runtime.apply(RuntimeOptions.cpu().withThreads(threads), spec);
+        TrainStep.Model model = TrainStep.buildFor(cfg, c.batch(), options.device() == RuntimeOptions.Device.CUDA);
         TrainSession.Hyper h = new TrainSession.Hyper((float) lr, (float) weightDecay, (float) teacherTemp, (float) momentum, freezeLastLayer);
         TrainSession.Stats last = null;
         long firstStep = in.step();
@@ -89,7 +93,7 @@ final class StepCommand implements Callable<Integer> {
         long dropPathSeed = seed * 0x9E3779B97F4A7C15L + firstStep;
         DinoState result;
         long t1;
-        try (TrainSession s = new TrainSession(model, in, RuntimeOptions.cpu().withThreads(threads), dropPathSeed)) {
+        try (TrainSession s = TrainSession.open(model, in, options, dropPathSeed)) {
             t1 = System.nanoTime();
             for (int i = 0; i < steps; i++) {
                 last = s.run(c.buffers(), h)[0];

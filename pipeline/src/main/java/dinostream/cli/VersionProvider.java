@@ -1,6 +1,5 @@
 package dinostream.cli;
 
-import ai.onnxruntime.OrtEnvironment;
 import picocli.CommandLine;
 
 import java.io.IOException;
@@ -22,7 +21,9 @@ final class VersionProvider implements CommandLine.IVersionProvider {
     }
 
     static String onnxRuntimeVersion() {
-        return OrtEnvironment.getEnvironment().getVersion();
+        // Asked of the C API: bytedeco's loader path leaves the Java API's version unset.
+        dinostream.model.runtime.Sessions.env();
+        return org.bytedeco.onnxruntime.global.onnxruntime.GetVersionString().getString();
     }
 
     @Override

@@ -400,10 +400,30 @@ class FlinkClusterIT {
         put("trainer model starts (TaskManager logs)", cluster.grepTaskManagerLogs("model \\S+: (restored at step|initialized from seed)").stream()
                 .map(l -> l.replaceAll("^(\\S+): \\S+ (\\S+) .* - ", "$1 $2 ")).toList().toString());
         checkListeners(cluster);
+
+        // 11. ONNX Runtime came in the job jar: each TaskManager unpacked its natives into a folder named
+        // after its copy of the jar; when the job ends Flink releases the job's class loader and the
+        // release hook deletes the folder. Only the SIGKILLed TaskManager's stays (it ran no hook).
+        List<String> unpacked = unpackedJobJars(cluster);
+        put("natives unpacked per job jar while running", unpacked.toString());
+        assertTrue(unpacked.size() >= 2, "the running TaskManagers unpacked ONNX Runtime: " + unpacked);
+        assertTrue(rest.cancel(jobId).status() < 300, "cancel");
+        await(cluster, jobId, "the job CANCELED and the live TaskManagers' natives removed", Duration.ofSeconds(60),
+                () -> "CANCELED".equals(rest.jobState(jobId)) && unpackedJobJars(cluster).size() <= 1);
+        put("natives left after the job ended", unpackedJobJars(cluster).toString());
         put("test total", (System.currentTimeMillis() - t0) / 1e3 + " s");
     }
 
     // ------------------------------------------------------------------------------------------
+
+    /** The folders of JavaCPP's cache holding natives unpacked from a job jar (Flink's blob copies). */
+    static List<String> unpackedJobJars(StandaloneFlinkCluster cluster) throws IOException {
+        Path cache = cluster.javacppCache();
+        if (!Files.isDirectory(cache)) return List.of();
+        try (java.util.stream.Stream<Path> s = Files.list(cache)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("blob_")).sorted().toList();
+        }
+    }
 
     void put(String k, String v) {
         numbers.put(k, v);

@@ -310,6 +310,8 @@ public final class StandaloneFlinkCluster implements AutoCloseable {
         c.setString("rest.port", Integer.toString(restPort));
         c.setString("rest.bind-port", Integer.toString(restPort));
         c.setString("io.tmp.dirs", workDir.resolve("tmp").toString());
+        // ONNX Runtime's natives are unpacked by JavaCPP: into this cluster's folder, not the user's home.
+        c.setString("env.java.opts.all", c.getString("env.java.opts.all", "") + " -Dorg.bytedeco.javacpp.cachedir=" + javacppCache());
         c.setString("web.tmpdir", workDir.resolve("web").toString());
         c.setString("web.upload.dir", workDir.resolve("web-upload").toString());
         Files.createDirectories(workDir.resolve("tmp"));
@@ -551,6 +553,11 @@ public final class StandaloneFlinkCluster implements AutoCloseable {
 
     public int restPort() {
         return restPort;
+    }
+
+    /** Where the cluster's JVMs unpack native libraries (JavaCPP's cache: a folder per jar they came in). */
+    public Path javacppCache() {
+        return workDir.resolve("javacpp");
     }
 
     public Path workDir() {

@@ -306,7 +306,9 @@ class FlinkDeploymentManifestTest {
         assertEquals("hashmap", conf.get("state.backend.type"));
         assertEquals("RETAIN_ON_CANCELLATION", conf.get("execution.checkpointing.externalized-checkpoint-retention"));
         assertTrue(conf.containsKey("execution.checkpointing.interval"), "the job refuses to start without checkpointing");
+        // ONNX Runtime's Java API and bytedeco's C++ API with its loader: one copy per TaskManager from lib/.
         assertTrue(conf.get("classloader.parent-first-patterns.additional").contains("ai.onnxruntime."));
+        assertTrue(conf.get("classloader.parent-first-patterns.additional").contains("org.bytedeco."));
         assertEquals("org.apache.flink.metrics.prometheus.PrometheusReporterFactory", conf.get("metrics.reporter.prom.factory.class"));
         assertEquals(Integer.toString(REPORTER_PORT), conf.get("metrics.reporter.prom.port"));
 
@@ -488,8 +490,16 @@ class FlinkDeploymentManifestTest {
         assertTrue(docker.contains("ARG FLINK_IMAGE=flink:2.2.1-java17"), "base image");
         String jarPath = JAR_URI.substring("local://".length());
         assertTrue(docker.contains("COPY --chown=flink:flink pipeline/target/dinostream-job-without-onnxruntime.jar " + jarPath), "job jar at " + jarPath);
-        assertTrue(docker.contains("com.microsoft.onnxruntime:${ONNXRUNTIME_ARTIFACT}:${ONNXRUNTIME_VERSION}:jar"));
-        assertTrue(docker.contains("ARG ONNXRUNTIME_VERSION=1.23.2"));
+        // The versions the build uses (the root pom), API and natives of each of the four jars.
+        String pom = Files.readString(ROOT.resolve("pom.xml"));
+        for (String[] v : new String[][]{{"ONNXRUNTIME_VERSION", "onnxruntime.version"}, {"JAVACPP_VERSION", "javacpp.version"},
+                {"DNNL_VERSION", "dnnl.version"}, {"OPENCL_VERSION", "opencl.version"}}) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("<" + java.util.regex.Pattern.quote(v[1]) + ">([^<]+)<").matcher(pom);
+            assertTrue(m.find(), v[1] + " in pom.xml");
+            assertTrue(docker.contains("ARG " + v[0] + "=" + m.group(1) + "\n"), "Dockerfile's " + v[0] + " is the build's " + m.group(1));
+        }
+        assertTrue(docker.contains("org.bytedeco:onnxruntime:${ONNXRUNTIME_VERSION}:jar:${ONNXRUNTIME_PLATFORM}"));
+        assertTrue(docker.contains("test \"$(ls /onnxruntime | wc -l)\" -eq 8"), "four jars and their natives");
         assertTrue(docker.contains("/onnxruntime/ /opt/flink/lib/"), "ONNX Runtime into lib/");
         assertTrue(docker.contains("plugins/metrics-prometheus"));
         for (String file : List.of(GPU, CPU)) {
@@ -503,7 +513,8 @@ class FlinkDeploymentManifestTest {
         String ignore = Files.readString(ROOT.resolve("ops/docker/Dockerfile.dockerignore"));
         assertTrue(ignore.contains("!pipeline/target/dinostream-job-without-onnxruntime.jar"));
         // CPU image by default, GPU by build argument
-        assertTrue(docker.contains("ARG ONNXRUNTIME_ARTIFACT=onnxruntime\n"));
-        assertTrue(docker.contains("onnxruntime_gpu"));
+        assertTrue(docker.contains("ARG ONNXRUNTIME_PLATFORM=linux-x86_64\n"));
+        assertTrue(docker.contains("linux-x86_64-gpu"));
+        assertTrue(docker.contains("libcudart.so.13"), "the GPU variant checks the CUDA 13 runtime the natives link");
     }
 }

@@ -248,6 +248,14 @@ public final class TrainStep {
         return build(c, batch, true);
     }
 
+    /**
+     * The single-step model for where it runs: on a GPU a bf16 or fp16 configuration gets its products
+     * on tensors of that type ({@link #buildNative}); elsewhere, and for float32, {@link #build}.
+     */
+    public static Model buildFor(DinoConfig c, int batch, boolean onGpu) {
+        return onGpu && c.precision() != DinoConfig.Precision.FP32 ? buildNative(c, batch) : build(c, batch);
+    }
+
     private static Model build(DinoConfig c, int batch, boolean nativeProducts) {
         Graph g = new Graph("dino_train_step");
         Map<String, Tensor> state = declareState(g, c, "");

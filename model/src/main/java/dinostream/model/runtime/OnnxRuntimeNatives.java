@@ -2,20 +2,21 @@ package dinostream.model.runtime;
 
 
 import java.io.IOException;
-import java.lang.reflect.Field;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
 /**
- * ONNX Runtime's Java API unpacks its native libraries into a new temporary folder each time its
- * classes are loaded, and leaves the folder until the JVM exits. When ONNX Runtime comes inside the
- * job jar, every job (and every restart of one) loads it in a new user-code class loader on a
- * TaskManager that never exits: a folder of 22 MB per job. {@link #remove} deletes the folder; the
- * Flink operators call it when Flink releases the job's class loader (registered with
- * {@code RuntimeContext.registerUserCodeClassLoaderReleaseHookIfAbsent(HOOK, ...)}; the libraries
- * stay mapped until then, and deleting a mapped file is safe on Linux). When ONNX Runtime is in the cluster's lib/ (parent-first, loaded once per
+ * ONNX Runtime's natives come through JavaCPP, which unpacks them into its cache
+ * ({@code ~/.javacpp/cache}, or {@code org.bytedeco.javacpp.cachedir}) in a folder named after the jar
+ * they came in, and never removes it. When ONNX Runtime comes inside the job jar, a TaskManager that
+ * never exits gets one such folder per job (Flink names each job's jar copy anew): about 60 MB each.
+ * {@link #remove} deletes the job jar's folder; the Flink operators call it when Flink releases the
+ * job's class loader (registered with
+ * {@code RuntimeContext.registerUserCodeClassLoaderReleaseHookIfAbsent(HOOK, ...)}; the libraries stay
+ * mapped until then, and deleting a mapped file is safe on Linux; a restart that loads the job again
+ * unpacks them again). When ONNX Runtime is in the cluster's lib/ (parent-first, loaded once per
  * TaskManager, see ops/flink/dinostream.yaml) nothing is removed.
  */
 public final class OnnxRuntimeNatives {
@@ -53,14 +54,15 @@ public final class OnnxRuntimeNatives {
         }
     }
 
-    /** The folder ONNX Runtime unpacked its libraries into (its private static field), or null. */
+    /** The cache folder JavaCPP unpacked the job jar's libraries into, or null. */
     static Path unpackedFolder() {
         try {
             Class<?> c = Class.forName(ORT_CLASS, false, OnnxRuntimeNatives.class.getClassLoader());
-            Field f = c.getDeclaredField("tempDirectory");
-            f.setAccessible(true);
-            return (Path) f.get(null);
-        } catch (ReflectiveOperationException | RuntimeException e) {
+            java.net.URL jar = c.getProtectionDomain().getCodeSource().getLocation();
+            Path jarPath = Path.of(jar.toURI());
+            if (!Files.isRegularFile(jarPath)) return null;
+            return org.bytedeco.javacpp.Loader.getCacheDir().toPath().resolve(jarPath.getFileName().toString());
+        } catch (ReflectiveOperationException | java.net.URISyntaxException | IOException | RuntimeException e) {
             return null;
         }
     }

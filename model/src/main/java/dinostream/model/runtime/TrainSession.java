@@ -1,51 +1,40 @@
 package dinostream.model.runtime;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.StateKeys;
 import dinostream.model.dino.TrainStep;
-import dinostream.model.io.DType;
 import dinostream.model.io.DinoState;
-import dinostream.model.io.SafeTensors;
 import dinostream.model.io.TensorData;
-import dinostream.model.io.TensorSource;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
+import java.util.Arrays;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
- * Runs a compiled train step repeatedly. The state stays in ONNX Runtime's own tensors: each run's
- * {@code next/*} outputs are fed straight back as the next run's inputs, so no parameter is copied
- * through Java arrays between steps; {@link #state()} copies it out only when asked.
+ * Runs a compiled train step repeatedly and holds the model's state between runs, in one of two
+ * places (model/docs/runtime.md): host memory (the {@code host} runtime: {@link JavaApiTrainSession},
+ * ONNX Runtime's Java API, on the CPU; on a GPU {@link BoundTrainSession} with the state bound to host
+ * memory, copied to the device and back every run), or the execution device's memory (the
+ * {@code device} runtime: {@link BoundTrainSession}, IoBinding; only crops go up and scalars come back
+ * per run; the host copy is made for {@link #state()} / {@link #stateBytes()}: checkpoints,
+ * snapshots, exports). {@link #open} picks one from {@link RuntimeOptions#effectiveRuntime()}.
  */
-public final class TrainSession implements AutoCloseable {
+public interface TrainSession extends AutoCloseable {
     /** Per-step hyperparameters (from the schedules). */
-    public record Hyper(float lr, float weightDecay, float teacherTemp, float momentum, boolean freezeLastLayer) {}
+    record Hyper(float lr, float weightDecay, float teacherTemp, float momentum, boolean freezeLastLayer) {}
 
     /** Monitoring values of one step. */
-    public record Stats(long step, float loss, float teacherEntropy, float kl) {}
+    record Stats(long step, float loss, float teacherEntropy, float kl) {}
 
     /**
      * A run whose loss or new state is not finite. It was not applied: the session's state is the
      * one before the run, and the next run starts from it.
      */
-    public static final class NonFiniteStepException extends RuntimeException {
+    final class NonFiniteStepException extends RuntimeException {
         private final long step;
 
         NonFiniteStepException(long step, float[] loss, float stateSum) {
-            super("the train step after step " + step + " gave loss " + java.util.Arrays.toString(loss)
+            super("the train step after step " + step + " gave loss " + Arrays.toString(loss)
                     + (Float.isFinite(stateSum) ? "" : " and a non-finite new state") + "; not applied");
             this.step = step;
         }
@@ -56,55 +45,34 @@ public final class TrainSession implements AutoCloseable {
         }
     }
 
-    private final OrtEnvironment env = Sessions.env();
-    private final TrainStep.Model model;
-    private final DinoConfig config;
-    private final OrtSession session;
-    private final List<String> keys;
-    private final Map<String, OnnxTensor> state = new HashMap<>();
-    private final List<AutoCloseable> owned = new ArrayList<>();   // what holds the current state
-    private final SplittableRandom dropPathRng;
-    /** Direct copies of the initial state, read by ONNX Runtime until the first step replaces it. */
-    private final List<ByteBuffer> loadCopies = new ArrayList<>();
-    /** Crops given in heap buffers go through these, one per view, instead of a new direct buffer per step. */
-    private final InputBuffer[] cropBuffers;
-    private OnnxTensor lastFeatures;   // held by the current result
+    /** A session on the runtime the options name (or the device implies). */
+    static TrainSession open(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed) {
+        checkLayout(model.config(), initial);
+        boolean cuda = options.device() == RuntimeOptions.Device.CUDA;
+        return switch (options.effectiveRuntime()) {
+            // The Java API in bytedeco's build has no CUDA provider: on a GPU the host runtime is the
+            // C++ API's with the state bound to host memory, which moves it as the Java API would.
+            case HOST -> cuda ? new BoundTrainSession(model, initial, options, dropPathSeed, false)
+                    : new JavaApiTrainSession(model, initial, options, dropPathSeed);
+            case DEVICE -> new BoundTrainSession(model, initial, options, dropPathSeed, true);
+            case AUTO -> throw new IllegalStateException("effectiveRuntime() resolves AUTO");
+        };
+    }
 
-    public TrainSession(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed) {
-        this.model = model;
-        this.config = model.config();
-        // The layout must match; fields that do not shape the state (crop sizes, temperatures) may differ.
+    /** The layout must match; fields that do not shape the state (crop sizes, temperatures) may differ. */
+    private static void checkLayout(DinoConfig config, DinoState initial) {
         for (StateKeys.Spec s : StateKeys.specs(config)) {
             long[] have = initial.get(s.key()).shape();
-            if (!java.util.Arrays.equals(have, s.shape())) {
-                throw new IllegalArgumentException("state tensor " + s.key() + " has shape " + java.util.Arrays.toString(have)
-                        + " but the train-step model expects " + java.util.Arrays.toString(s.shape()));
+            if (!Arrays.equals(have, s.shape())) {
+                throw new IllegalArgumentException("state tensor " + s.key() + " has shape " + Arrays.toString(have)
+                        + " but the train-step model expects " + Arrays.toString(s.shape()));
             }
-        }
-        this.keys = StateKeys.all(config);
-        this.session = Sessions.create(model.onnx(), options);
-        this.dropPathRng = new SplittableRandom(dropPathSeed);
-        this.cropBuffers = new InputBuffer[config.nCrops()];
-        for (int v = 0; v < cropBuffers.length; v++) cropBuffers[v] = new InputBuffer();
-        try {
-            for (String k : keys) {
-                OnnxTensor t = toOrt(initial.get(k));
-                state.put(k, t);
-                owned.add(t);
-            }
-        } catch (OrtException e) {
-            close();
-            throw new IllegalStateException("could not load the state into ONNX Runtime: " + e.getMessage(), e);
         }
     }
 
-    public DinoConfig config() {
-        return config;
-    }
+    DinoConfig config();
 
-    public TrainStep.Model model() {
-        return model;
-    }
+    TrainStep.Model model();
 
     /**
      * One run: one step for a single-step model, K steps for a Loop model.
@@ -113,7 +81,7 @@ public final class TrainSession implements AutoCloseable {
      * @param hyper one entry per step of the run
      * @return the monitoring values of each step
      */
-    public Stats[] run(FloatBuffer[] crops, Hyper... hyper) {
+    default Stats[] run(FloatBuffer[] crops, Hyper... hyper) {
         return run(crops, null, hyper);
     }
 
@@ -121,266 +89,32 @@ public final class TrainSession implements AutoCloseable {
      * As {@link #run(FloatBuffer[], Hyper...)} with the stochastic-depth masks given instead of drawn
      * (replaying another implementation's masks in a parity test); null: drawn from the seeded RNG.
      */
-    public Stats[] run(FloatBuffer[] crops, Map<String, FloatBuffer> dropPathMasks, Hyper... hyper) {
-        int k = model.stepsPerRun();
-        if (hyper.length != k) throw new IllegalArgumentException("this model runs " + k + " steps per call, got " + hyper.length + " hyperparameter sets");
-        if (crops.length != config.nCrops()) throw new IllegalArgumentException("expected " + config.nCrops() + " crop tensors, got " + crops.length);
-        List<OnnxTensor> transient_ = new ArrayList<>();
-        try {
-            Map<String, OnnxTensor> in = new HashMap<>(state);
-            for (int v = 0; v < crops.length; v++) {
-                long[] shape = withSteps(TrainStep.cropShape(config, model.batch(), v));
-                long need = numel(shape);
-                if (crops[v].remaining() != need) {
-                    throw new IllegalArgumentException("crops/" + v + " has " + crops[v].remaining() + " values, expected " + need
-                            + " for shape " + java.util.Arrays.toString(shape));
-                }
-                FloatBuffer direct = crops[v].isDirect() ? crops[v] : cropBuffers[v].fill(crops[v]);
-                in.put(TrainStep.crop(v), keep(transient_, OnnxTensor.createTensor(env, direct, shape)));
-            }
-            float[] lr = new float[k], wd = new float[k], tt = new float[k], mom = new float[k];
-            boolean[] freeze = new boolean[k];
-            for (int i = 0; i < k; i++) {
-                lr[i] = hyper[i].lr();
-                wd[i] = hyper[i].weightDecay();
-                tt[i] = hyper[i].teacherTemp();
-                mom[i] = hyper[i].momentum();
-                freeze[i] = hyper[i].freezeLastLayer();
-            }
-            in.put(TrainStep.LR, keep(transient_, scalarOrVector(lr)));
-            in.put(TrainStep.WEIGHT_DECAY, keep(transient_, scalarOrVector(wd)));
-            in.put(TrainStep.TEACHER_TEMP, keep(transient_, scalarOrVector(tt)));
-            in.put(TrainStep.MOMENTUM, keep(transient_, scalarOrVector(mom)));
-            in.put(TrainStep.FREEZE_LAST_LAYER, keep(transient_, k == 1
-                    ? OnnxTensor.createTensor(env, freeze[0]) : OnnxTensor.createTensor(env, freeze)));
-            for (Map.Entry<String, long[]> m : model.dropPathMasks().entrySet()) {
-                long[] shape = withSteps(m.getValue());
-                OnnxTensor mask = dropPathMasks == null ? dropPathMask(m.getKey(), shape)
-                        : OnnxTensor.createTensor(env, java.util.Objects.requireNonNull(dropPathMasks.get(m.getKey()),
-                        "no mask given for " + m.getKey()), shape);
-                in.put(m.getKey(), keep(transient_, mask));
-            }
-
-            OrtSession.Result r = session.run(in);
-            float[] loss = floats(r.get(TrainStep.LOSS).orElseThrow());
-            float stateSum = r.get(TrainStep.STATE_SUM).map(TrainSession::floats).map(f -> f[0]).orElse(0f);
-            boolean finite = Float.isFinite(stateSum);
-            for (float l : loss) finite &= Float.isFinite(l);
-            if (!finite) {
-                // Not applied: the state stays what it was before the run.
-                r.close();
-                throw new NonFiniteStepException(step(), loss, stateSum);
-            }
-            Map<String, OnnxTensor> next = new HashMap<>();
-            for (String key : keys) next.put(key, (OnnxTensor) r.get(StateKeys.NEXT + key).orElseThrow());
-            float[] ent = floats(r.get(TrainStep.TEACHER_ENTROPY).orElseThrow());
-            float[] kl = floats(r.get(TrainStep.KL).orElseThrow());
-            lastFeatures = (OnnxTensor) r.get(TrainStep.TEACHER_FEATURES).orElse(null);
-            // The new state is the result's tensors; release what held the old one.
-            closeOwned();
-            freeLoadCopies();
-            owned.add(r);
-            state.putAll(next);
-            long last = step();
-            Stats[] out = new Stats[k];
-            for (int i = 0; i < k; i++) out[i] = new Stats(last - k + 1 + i, loss[i], ent[i], kl[i]);
-            return out;
-        } catch (OrtException e) {
-            throw new IllegalStateException("the train step failed in ONNX Runtime: " + e.getMessage(), e);
-        } finally {
-            transient_.forEach(OnnxTensor::close);
-        }
-    }
+    Stats[] run(FloatBuffer[] crops, Map<String, FloatBuffer> dropPathMasks, Hyper... hyper);
 
     /**
      * The teacher's CLS features of the last step's global crops, [2B, D] (a copy), for collapse
      * monitors; null before the first step and for a Loop model.
      */
-    public float[][] teacherFeatures() {
-        if (lastFeatures == null) return null;
-        long[] shape = lastFeatures.getInfo().getShape();
-        FloatBuffer b = lastFeatures.getFloatBuffer();
-        float[][] f = new float[(int) shape[0]][(int) shape[1]];
-        for (float[] row : f) b.get(row);
-        return f;
-    }
+    float[][] teacherFeatures();
 
     /** The step counter of the current state. */
-    public long step() {
-        return state.get(StateKeys.STEP).getLongBuffer().get(0);
-    }
+    long step();
 
-    /** A copy of the current state. */
-    public DinoState state() {
-        Map<String, TensorData> t = new LinkedHashMap<>();
-        for (String k : keys) t.put(k, fromOrt(state.get(k)));
-        return DinoState.of(config, t);
-    }
+    /** A copy of the current state, in heap memory. */
+    DinoState state();
 
     /**
      * The current state as safetensors bytes (what {@link DinoState#toBytes()} of {@link #state()}
      * gives) with one copy fewer per tensor: for checkpointing the live state.
      */
-    public byte[] stateBytes() {
-        Map<String, TensorSource> t = new LinkedHashMap<>();
-        for (String k : keys) t.put(k, new OrtSource(state.get(k)));
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put(DinoState.CONFIG_KEY, config.toJson());
-        meta.put(DinoState.FORMAT_KEY, DinoState.FORMAT);
-        return SafeTensors.toBytes(t, meta);
-    }
-
-    /** A state tensor as a safetensors source, copied straight from ONNX Runtime's output. */
-    private record OrtSource(OnnxTensor t) implements TensorSource {
-        @Override
-        public DType dtype() {
-            return t.getInfo().type == ai.onnxruntime.OnnxJavaType.INT64 ? DType.I64 : DType.F32;
-        }
-
-        @Override
-        public long[] shape() {
-            return t.getInfo().getShape();
-        }
-
-        @Override
-        public long byteSize() {
-            return t.getInfo().getNumElements() * dtype().size();
-        }
-
-        @Override
-        public void copyTo(ByteBuffer dst) {
-            ByteBuffer le = dst.slice().order(ByteOrder.LITTLE_ENDIAN);
-            if (dtype() == DType.I64) le.asLongBuffer().put(t.getLongBuffer());
-            else le.asFloatBuffer().put(t.getFloatBuffer());
-            dst.position(dst.position() + (int) byteSize());
-        }
-    }
+    byte[] stateBytes();
 
     /** The current value of one state tensor (a copy). */
-    public TensorData get(String key) {
-        OnnxTensor t = state.get(key);
-        if (t == null) throw new IllegalArgumentException("no state key " + key);
-        return fromOrt(t);
-    }
-
-    // ------------------------------------------------------------------
-
-    /** Stochastic depth per sample: floor(keep + U[0,1)) / keep, i.e. 0 or 1/keep (model/docs/algorithm.md §2). */
-    private OnnxTensor dropPathMask(String name, long[] shape) throws OrtException {
-        int block = Integer.parseInt(name.split("/")[2]);
-        double keep = 1 - TrainStep.dropPathRates(config)[block];
-        float[] m = new float[(int) numel(shape)];
-        for (int i = 0; i < m.length; i++) m[i] = (float) (Math.floor(keep + dropPathRng.nextDouble()) / keep);
-        return OnnxTensor.createTensor(env, FloatBuffer.wrap(m), shape);
-    }
-
-    private long[] withSteps(long[] shape) {
-        if (model.stepsPerRun() == 1) return shape;
-        long[] s = new long[shape.length + 1];
-        s[0] = model.stepsPerRun();
-        System.arraycopy(shape, 0, s, 1, shape.length);
-        return s;
-    }
-
-    private OnnxTensor scalarOrVector(float[] v) throws OrtException {
-        return v.length == 1 && model.stepsPerRun() == 1 ? OnnxTensor.createTensor(env, v[0])
-                : OnnxTensor.createTensor(env, FloatBuffer.wrap(v), new long[]{v.length});
-    }
-
-    private static <T> T keep(List<? super T> list, T t) {
-        list.add(t);
-        return t;
-    }
-
-    private OnnxTensor toOrt(TensorData d) throws OrtException {
-        return switch (d.dtype()) {
-            case F32 -> OnnxTensor.createTensor(env, direct(d).asFloatBuffer(), d.shape());
-            case I64 -> OnnxTensor.createTensor(env, direct(d).asLongBuffer(), d.shape());
-            case F64 -> throw new IllegalArgumentException("float64 state tensors are not supported by the float32 train step");
-        };
-    }
-
-    /**
-     * ONNX Runtime reads direct native-order buffers in place; anything else is copied once here,
-     * into a buffer freed as soon as the first step has replaced the initial state.
-     */
-    private ByteBuffer direct(TensorData d) {
-        ByteBuffer b = d.data();
-        if (b.isDirect() && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) return b.order(ByteOrder.nativeOrder());
-        ByteBuffer c = DirectMemory.allocate(b.remaining());
-        loadCopies.add(c);
-        c.put(b).flip();
-        return c;
-    }
-
-    private void freeLoadCopies() {
-        loadCopies.forEach(DirectMemory::free);
-        loadCopies.clear();
-    }
-
-    /** A heap copy: state copies (snapshots, teacher exports) must not draw on the direct-buffer pool. */
-    private static TensorData fromOrt(OnnxTensor t) {
-        long[] shape = t.getInfo().getShape();
-        return switch (t.getInfo().type) {
-            case FLOAT -> {
-                FloatBuffer f = t.getFloatBuffer();
-                ByteBuffer b = ByteBuffer.allocate(f.remaining() * 4).order(ByteOrder.LITTLE_ENDIAN);
-                b.asFloatBuffer().put(f);
-                yield TensorData.wrap(DType.F32, shape, b);
-            }
-            case INT64 -> {
-                LongBuffer l = t.getLongBuffer();
-                ByteBuffer b = ByteBuffer.allocate(l.remaining() * 8).order(ByteOrder.LITTLE_ENDIAN);
-                b.asLongBuffer().put(l);
-                yield TensorData.wrap(DType.I64, shape, b);
-            }
-            default -> throw new IllegalStateException("unexpected output type " + t.getInfo().type);
-        };
-    }
-
-    private static float[] floats(OnnxValue v) {
-        FloatBuffer b = ((OnnxTensor) v).getFloatBuffer();
-        float[] f = new float[b.remaining()];
-        b.get(f);
-        return f;
-    }
-
-    private static long numel(long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        return n;
-    }
-
-    private void closeOwned() {
-        for (AutoCloseable c : owned) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // closing native memory does not fail in practice; nothing to recover
-            }
-        }
-        owned.clear();
-    }
+    TensorData get(String key);
 
     /** Stops ONNX Runtime's profiler (when the options enabled it) and returns the trace file it wrote. */
-    public String endProfiling() {
-        try {
-            return session.endProfiling();
-        } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime could not write its profile: " + e.getMessage(), e);
-        }
-    }
+    String endProfiling();
 
     @Override
-    public void close() {
-        closeOwned();
-        freeLoadCopies();
-        for (InputBuffer b : cropBuffers) b.close();
-        state.clear();
-        try {
-            session.close();
-        } catch (OrtException ignored) {
-            // the session is gone either way
-        }
-    }
+    void close();
 }

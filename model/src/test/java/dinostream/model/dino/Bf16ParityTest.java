@@ -33,31 +33,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the emulated bf16 step, so the negative control tells the precisions apart on both.
  */
 class Bf16ParityTest {
-    static final double U = 0x1p-9;
+    static final double U = ReferenceFixture.BF16_U;
     static final double LOSS_TOL = U, UPDATE_TOL = 2 * U;
 
-    /** The student's update (next - before) over every trainable tensor, as one vector's relative error. */
     static double updateError(Map<String, TensorData> in, Map<String, TensorData> got, Map<String, TensorData> want) {
-        double diff = 0, norm = 0;
-        for (String k : want.keySet()) {
-            if (!k.startsWith("student/") || k.endsWith("weight_g")) continue;
-            double[] b = in.get(k).toDoubleArray(), g = got.get(k).toDoubleArray(), w = want.get(k).toDoubleArray();
-            if (k.endsWith("attn.qkv.bias")) {   // the key third's true gradient is zero: Adam moves it by noise
-                int d = b.length / 3;
-                for (int i = d; i < 2 * d; i++) g[i] = w[i] = b[i];
-            }
-            for (int i = 0; i < b.length; i++) {
-                double dg = g[i] - b[i], dw = w[i] - b[i];
-                diff += (dg - dw) * (dg - dw);
-                norm += dw * dw;
-            }
-        }
-        return Math.sqrt(diff / norm);
+        return ReferenceFixture.updateError(in, got, want);
     }
 
     static double lossError(Map<String, TensorData> got, Map<String, TensorData> want) {
-        double l = want.get("loss").toDoubleArray()[0];
-        return Math.abs(got.get("loss").toDoubleArray()[0] - l) / Math.abs(l);
+        return ReferenceFixture.lossError(got, want);
     }
 
     @Test

@@ -27,14 +27,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * that would be fp16-subnormal or zero at scale 1 keep their digits, as in the reference.
  */
 class Fp16ParityTest {
-    static final double U = 0x1p-11;
+    static final double U = ReferenceFixture.FP16_U;
     static final double LOSS_TOL = U, UPDATE_TOL = 2 * U;
 
     private static DinoState fp16(DinoState in, float scale, long tracker) {
-        DinoState s = DinoState.withPrecision(in.config().precision(DinoConfig.Precision.FP16), in.tensors());
-        s.put(StateKeys.LOSS_SCALE, TensorData.scalarFloat(scale));
-        s.put(StateKeys.GROWTH_TRACKER, TensorData.scalarLong(tracker));
-        return s;
+        return ReferenceFixture.fp16(in, scale, tracker);
     }
 
     private static float value(TensorData scalar) {

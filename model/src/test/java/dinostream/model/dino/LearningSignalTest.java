@@ -34,7 +34,7 @@ class LearningSignalTest {
             crops[v] = FloatBuffer.wrap(x);
         }
         Run r = new Run(new double[steps], new double[steps]);
-        try (TrainSession s = new TrainSession(TrainStep.build(c, batch), DinoState.init(c, 3), RuntimeOptions.cpu().withThreads(1), 0)) {
+        try (TrainSession s = TrainSession.open(TrainStep.build(c, batch), DinoState.init(c, 3), RuntimeOptions.cpu().withThreads(1), 0)) {
             for (int i = 0; i < steps; i++) {
                 for (FloatBuffer b : crops) b.rewind();
                 TrainSession.Stats st = s.run(crops, new TrainSession.Hyper(lr, 0.04f, 0.04f, momentum, false))[0];

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * committed under src/test/resources/fixtures so that no Python is needed here.
  */
 public class ReferenceParityTest {
-    static final double TOL = 1e-4;
+    static final double TOL = ReferenceFixture.FP32_TOLERANCE;
 
     static Path fixture(String name) throws Exception {
         return Paths.get(ReferenceParityTest.class.getResource("/fixtures/" + name + "/hparams.json").toURI()).getParent();
@@ -46,56 +46,15 @@ public class ReferenceParityTest {
 
     /** As {@link #runFixture(Path, int)} from another start state (e.g. one imported from an official checkpoint). */
     public static Map<String, TensorData> runFixture(Path dir, DinoState in, int loopSteps, Boolean freezeOverride) throws Exception {
-        JsonNode hp = new ObjectMapper().readTree(Files.readString(dir.resolve("hparams.json")));
-        SafeTensorsFile crops = SafeTensors.read(dir.resolve("crops.safetensors"));
-        DinoConfig c = in.config();
-        int batch = (int) crops.tensors().get("crops/0").shape()[0];
-        if (c.nCrops() > 2) c.localSize = (int) crops.tensors().get("crops/2").shape()[2];
-        int steps = hp.get("steps").asInt();
-        TrainSession.Hyper h = new TrainSession.Hyper((float) hp.get("lr").asDouble(), (float) hp.get("weight_decay").asDouble(),
-                (float) hp.get("teacher_temp").asDouble(), (float) hp.get("momentum").asDouble(),
-                freezeOverride != null ? freezeOverride : hp.get("freeze_last_layer").asBoolean());
-        float loss;
-        if (loopSteps <= 1) {
-            try (TrainSession s = new TrainSession(TrainStep.build(c, batch), in, RuntimeOptions.cpu().withThreads(1), 0)) {
-                TrainSession.Stats[] st = null;
-                for (int i = 0; i < steps; i++) st = s.run(viewBuffers(crops, c, 1), masks(crops), h);
-                loss = st[0].loss();
-                return withLoss(s.state(), loss);
-            }
-        }
-        try (TrainSession s = new TrainSession(TrainStep.buildLoop(c, batch, steps), in, RuntimeOptions.cpu().withThreads(1), 0)) {
-            TrainSession.Hyper[] hs = new TrainSession.Hyper[steps];
-            java.util.Arrays.fill(hs, h);
-            TrainSession.Stats[] st = s.run(viewBuffers(crops, c, steps), hs);
-            return withLoss(s.state(), st[steps - 1].loss());
-        }
+        return ReferenceFixture.run(dir, in, loopSteps, freezeOverride, RuntimeOptions.cpu().withThreads(1));
     }
 
-    /** Stochastic-depth masks recorded with a fixture (make_droppath_fixture.py), or null. */
     static Map<String, FloatBuffer> masks(SafeTensorsFile crops) {
-        Map<String, FloatBuffer> m = new LinkedHashMap<>();
-        crops.tensors().forEach((k, t) -> {
-            if (k.startsWith("drop_path/")) m.put(k, FloatBuffer.wrap(t.toFloatArray()));
-        });
-        return m.isEmpty() ? null : m;
+        return ReferenceFixture.masks(crops);
     }
 
     static FloatBuffer[] viewBuffers(SafeTensorsFile crops, DinoConfig c, int repeat) {
-        FloatBuffer[] b = new FloatBuffer[c.nCrops()];
-        for (int v = 0; v < b.length; v++) {
-            float[] one = crops.tensors().get("crops/" + v).toFloatArray();
-            float[] all = new float[one.length * repeat];
-            for (int r = 0; r < repeat; r++) System.arraycopy(one, 0, all, r * one.length, one.length);
-            b[v] = FloatBuffer.wrap(all);
-        }
-        return b;
-    }
-
-    private static Map<String, TensorData> withLoss(DinoState s, float loss) {
-        Map<String, TensorData> m = new LinkedHashMap<>(s.tensors());
-        m.put("loss", TensorData.scalarFloat(loss));
-        return m;
+        return ReferenceFixture.viewBuffers(crops, c, repeat);
     }
 
     @ParameterizedTest
@@ -130,7 +89,7 @@ public class ReferenceParityTest {
             java.util.Arrays.fill(one, 1f);
             ones.put(k, FloatBuffer.wrap(one));
         });
-        try (TrainSession s = new TrainSession(TrainStep.build(c, 4), in, RuntimeOptions.cpu().withThreads(1), 0)) {
+        try (TrainSession s = TrainSession.open(TrainStep.build(c, 4), in, RuntimeOptions.cpu().withThreads(1), 0)) {
             s.run(viewBuffers(crops, c, 1), ones, new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false));
             Map<String, TensorData> want = SafeTensors.read(dir.resolve("out.safetensors")).tensors();
             assertFalse(StateComparison.compare(s.state().tensors(), want).ok(TOL));

@@ -5,6 +5,8 @@ import dinostream.model.dino.Presets;
 import dinostream.model.dino.TrainStep;
 import dinostream.model.io.DinoState;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.FloatBuffer;
 import java.util.Random;
@@ -27,8 +29,9 @@ class TrainSessionTest {
     }
 
     /** A state with one NaN weight: the step is refused and the state is what it was; a clean state steps. */
-    @Test
-    void aStepWithANonFiniteResultIsNotApplied() {
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void aStepWithANonFiniteResultIsNotApplied(RuntimeOptions.Runtime runtime) {
         DinoConfig c = Presets.get("test");
         DinoState clean = DinoState.init(c, 4);
         java.util.Map<String, dinostream.model.io.TensorData> t = new java.util.LinkedHashMap<>(clean.tensors());
@@ -39,14 +42,14 @@ class TrainSessionTest {
         DinoState poisoned = DinoState.of(c, t);
         Random r = new Random(2);
         TrainSession.Hyper h = new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false);
-        try (TrainSession s = new TrainSession(TrainStep.build(c, 2), poisoned, RuntimeOptions.cpu().withThreads(1), 0)) {
+        try (TrainSession s = TrainSession.open(TrainStep.build(c, 2), poisoned, RuntimeOptions.cpu().withThreads(1).withRuntime(runtime), 0)) {
             byte[] before = s.stateBytes();
             TrainSession.NonFiniteStepException e = assertThrows(TrainSession.NonFiniteStepException.class, () -> s.run(randomCrops(c, 2, r), h));
             assertEquals(0, e.step());
             assertArrayEquals(before, s.stateBytes(), "the refused step left the state as it was");
             assertThrows(TrainSession.NonFiniteStepException.class, () -> s.run(randomCrops(c, 2, r), h));
         }
-        try (TrainSession s = new TrainSession(TrainStep.build(c, 2), clean, RuntimeOptions.cpu().withThreads(1), 0)) {
+        try (TrainSession s = TrainSession.open(TrainStep.build(c, 2), clean, RuntimeOptions.cpu().withThreads(1).withRuntime(runtime), 0)) {
             assertEquals(1, s.run(randomCrops(c, 2, r), h)[0].step());
         }
     }
@@ -56,13 +59,14 @@ class TrainSessionTest {
      * the first step has replaced them, the crops reuse one buffer per view, and close frees the rest,
      * so a restarted task does not find its predecessor's buffers still counted.
      */
-    @Test
-    void directMemoryIsTheCropsOnceTheFirstStepRan() {
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void directMemoryIsTheCropsOnceTheFirstStepRan(RuntimeOptions.Runtime runtime) {
         DinoConfig c = Presets.get("fmnist-small");
         TrainMemory need = TrainMemory.of(c, 2);
         long before = DirectMemory.used();
         Random r = new Random(3);
-        TrainSession s = new TrainSession(TrainStep.build(c, 2), DinoState.init(c, 4), RuntimeOptions.cpu().withThreads(1), 0);
+        TrainSession s = TrainSession.open(TrainStep.build(c, 2), DinoState.init(c, 4), RuntimeOptions.cpu().withThreads(1).withRuntime(runtime), 0);
         long loaded = DirectMemory.used() - before;
         assertTrue(loaded >= 0.99 * need.stateBytes(), "the state is loaded through direct buffers: " + loaded);
         for (int i = 0; i < 3; i++) s.run(randomCrops(c, 2, r), new TrainSession.Hyper(1e-3f, 0.04f, 0.04f, 0.996f, false));
@@ -72,10 +76,11 @@ class TrainSessionTest {
         assertTrue(DirectMemory.used() - before <= 64 << 10, "closed: " + (DirectMemory.used() - before));
     }
 
-    @Test
-    void stateBytesEqualTheSerializedStateAfterSteps() {
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void stateBytesEqualTheSerializedStateAfterSteps(RuntimeOptions.Runtime runtime) {
         DinoConfig c = Presets.get("test");
-        try (TrainSession s = new TrainSession(TrainStep.build(c, 2), DinoState.init(c, 4), RuntimeOptions.cpu().withThreads(1), 0)) {
+        try (TrainSession s = TrainSession.open(TrainStep.build(c, 2), DinoState.init(c, 4), RuntimeOptions.cpu().withThreads(1).withRuntime(runtime), 0)) {
             Random r = new Random(1);
             for (int step = 0; step < 2; step++) {
                 FloatBuffer[] crops = new FloatBuffer[c.nCrops()];
@@ -93,14 +98,15 @@ class TrainSessionTest {
         }
     }
 
-    @Test
-    void aStateOfAnotherShapeIsRejected() {
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void aStateOfAnotherShapeIsRejected(RuntimeOptions.Runtime runtime) {
         DinoConfig c = Presets.get("test");
         DinoConfig other = Presets.get("test");
         other.dim = 48;
         other.heads = 3;
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new TrainSession(TrainStep.build(c, 2), DinoState.init(other, 0), RuntimeOptions.cpu(), 0));
+                () -> TrainSession.open(TrainStep.build(c, 2), DinoState.init(other, 0), RuntimeOptions.cpu().withRuntime(runtime), 0));
         org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("student/backbone.cls_token"), e.getMessage());
     }
 }

@@ -440,10 +440,14 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         } else if (progress.paused) {
             LOG.warn("model {}: restored PAUSED (after {} skipped steps in a row); restart with --resume-paused-models to train it", modelId, progress.consecutiveSkips);
         }
-        TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch(),
-                k -> TrainStep.build(config, options.batch()));
+        // On a GPU the state stays in its memory (RuntimeOptions' AUTO: the IoBinding runtime) and a bf16 or
+        // fp16 model runs its products in that type.
+        RuntimeOptions runtime = runtimeOptions();
+        boolean gpu = runtime.device() == RuntimeOptions.Device.CUDA;
+        TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch() + "#" + gpu,
+                k -> TrainStep.buildFor(config, options.batch(), gpu));
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
-        TrainSession session = new TrainSession(model, state, runtimeOptions(),
+        TrainSession session = TrainSession.open(model, state, runtime,
                 options.seed() ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
         LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch(), options.replay().size(),
                 options.seed() ^ modelId.hashCode());
