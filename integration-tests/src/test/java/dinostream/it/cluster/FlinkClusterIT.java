@@ -39,6 +39,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -401,15 +402,15 @@ class FlinkClusterIT {
                 .map(l -> l.replaceAll("^(\\S+): \\S+ (\\S+) .* - ", "$1 $2 ")).toList().toString());
         checkListeners(cluster);
 
-        // 11. ONNX Runtime came in the job jar: each TaskManager unpacked its natives into a folder named
-        // after its copy of the jar; when the job ends Flink releases the job's class loader and the
-        // release hook deletes the folder. Only the SIGKILLed TaskManager's stays (it ran no hook).
+        // 11. ONNX Runtime came in the job jar: JavaCPP unpacked its natives into a folder named after the
+        // TaskManagers' copy of the jar (the same blob name on every TaskManager: one folder in this cluster's
+        // shared cache); when the job ends Flink releases the job's class loader and the hook deletes it.
         List<String> unpacked = unpackedJobJars(cluster);
         put("natives unpacked per job jar while running", unpacked.toString());
-        assertTrue(unpacked.size() >= 2, "the running TaskManagers unpacked ONNX Runtime: " + unpacked);
+        assertFalse(unpacked.isEmpty(), "the running TaskManagers unpacked ONNX Runtime into " + cluster.javacppCache());
         assertTrue(rest.cancel(jobId).status() < 300, "cancel");
-        await(cluster, jobId, "the job CANCELED and the live TaskManagers' natives removed", Duration.ofSeconds(60),
-                () -> "CANCELED".equals(rest.jobState(jobId)) && unpackedJobJars(cluster).size() <= 1);
+        await(cluster, jobId, "the job CANCELED and its natives removed", Duration.ofSeconds(60),
+                () -> "CANCELED".equals(rest.jobState(jobId)) && unpackedJobJars(cluster).isEmpty());
         put("natives left after the job ended", unpackedJobJars(cluster).toString());
         put("test total", (System.currentTimeMillis() - t0) / 1e3 + " s");
     }

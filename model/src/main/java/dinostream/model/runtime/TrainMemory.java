@@ -21,8 +21,11 @@ import dinostream.model.dino.TrainStep;
  * peak RSS of {@code bench train-step} per image was 2.4–2.6 times that count for fmnist-tiny and
  * fmnist-small (batch 8 to 64) and 1.9 times for vit-s16 (batch 2 to 4): gradients of the same
  * tensors, ONNX Runtime's arena rounding (README, "Running on a Flink cluster", has the table).
+ * <p>With the state on a GPU (the device runtime, {@link #onGpu}) the state's two copies and the
+ * activations are GPU memory: the host keeps the direct buffers, and ONNX Runtime's pinned staging of
+ * the crops and masks on their way up (counted as the crops once more).
  */
-public record TrainMemory(long stateBytes, long cropBytes, long activationBytes) {
+public record TrainMemory(long stateBytes, long cropBytes, long activationBytes, boolean stateOnGpu) {
     /** Measured ratio of ONNX Runtime's per-batch memory to the counted activations, with a margin. */
     public static final double ACTIVATION_FACTOR = 3.5;
     /** The state in ONNX Runtime: a step's inputs and outputs, and arena slack. */
@@ -42,7 +45,7 @@ public record TrainMemory(long stateBytes, long cropBytes, long activationBytes)
             crops += 4 * n;
         }
         double perImage = 2 * viewFloats(c, c.imgSize) + c.nLocal * viewFloats(c, c.localSize);
-        return new TrainMemory(state, crops, (long) (4 * perImage * batch));
+        return new TrainMemory(state, crops, (long) (4 * perImage * batch), false);
     }
 
     private static double viewFloats(DinoConfig c, int size) {
@@ -57,8 +60,14 @@ public record TrainMemory(long stateBytes, long cropBytes, long activationBytes)
         return stateBytes + cropBytes;
     }
 
-    /** ONNX Runtime's native memory, estimated. */
+    /** The same model trained with its state on a GPU: what stays in host memory. */
+    public TrainMemory onGpu() {
+        return new TrainMemory(stateBytes, cropBytes, activationBytes, true);
+    }
+
+    /** ONNX Runtime's native memory in the host, estimated. */
     public long nativeBytes() {
+        if (stateOnGpu) return cropBytes;
         return (long) (STATE_FACTOR * stateBytes + ACTIVATION_FACTOR * activationBytes);
     }
 

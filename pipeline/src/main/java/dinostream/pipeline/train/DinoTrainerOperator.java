@@ -412,7 +412,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         LiveModel m = live.get(key);
         if (m != null) return m;
         String modelId = ModelRouting.modelOf(key);
-        TrainMemory need = TrainMemory.of(config, options.batch());
+        // On a GPU the state and the activations live in its memory (the device runtime): the host keeps less.
+        TrainMemory need = options.device().cuda() ? TrainMemory.of(config, options.batch()).onGpu() : TrainMemory.of(config, options.batch());
         TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
                 "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch() + ")");
         TaskManagerBudget.checkReplay(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), options.replay(), live.size() + 1,

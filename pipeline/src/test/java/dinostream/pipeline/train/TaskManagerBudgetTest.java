@@ -38,6 +38,21 @@ class TaskManagerBudgetTest {
         assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((need + (1 << 20)) + "b", 2), TINY, 1, "a"));
     }
 
+    /**
+     * With the state on a GPU the host keeps the direct buffers and the staging of the crops: vit-s16 at
+     * batch 64 needs a small part of what it needs on the CPU, so a GPU TaskManager is not told to
+     * declare gigabytes it would never use, and one with too little is still refused.
+     */
+    @Test
+    void aModelOnAGpuNeedsItsHostPartOnly() {
+        TrainMemory cpu = TrainMemory.of(Presets.get("vit-s16"), 64), gpu = cpu.onGpu();
+        assertTrue(gpu.offHeapBytes() == cpu.directBytes() + cpu.cropBytes(), "direct buffers and the crops' staging");
+        assertTrue(gpu.offHeapBytes() * 10 < cpu.offHeapBytes(), gpu.offHeapBytes() + " vs " + cpu.offHeapBytes());
+        TaskManagerBudget.check(tm((gpu.offHeapBytes() + (1 << 20)) + "b", 1), gpu, 1, "a");
+        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm((gpu.offHeapBytes() + (1 << 20)) + "b", 1), cpu, 1, "a"));
+        assertThrows(IllegalStateException.class, () -> TaskManagerBudget.check(tm("64m", 1), gpu, 1, "a"));
+    }
+
     @Test
     void aMiniClusterWithoutSizesIsNotRefused() {
         TaskManagerBudget.check(new Configuration(), TrainMemory.of(Presets.get("test"), 8), 1, "a");
