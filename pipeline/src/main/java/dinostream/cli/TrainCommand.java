@@ -1,5 +1,7 @@
 package dinostream.cli;
 
+import dinostream.model.runtime.RuntimeOptions;
+
 import dinostream.model.dino.DinoConfig;
 import dinostream.pipeline.job.Checkpoints;
 import dinostream.pipeline.job.Deployment;
@@ -137,6 +139,12 @@ final class TrainCommand implements Callable<Integer> {
             description = "Train-step device; cuda takes the GPU Flink assigned (external resource 'gpu'), else 0 (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--runtime", paramLabel = "auto|host|device", defaultValue = "auto",
+            description = "Where each model's train-step state lives between steps: device (IoBinding: on a GPU it stays there), "
+                    + "host (host memory; on a GPU copied up and back every step), auto: device on CUDA, host on the CPU "
+                    + "(model/docs/runtime.md). Default: ${DEFAULT-VALUE}.")
+    String runtime;
+
     @Option(names = "--bounded", description = "Stop at the image offsets that are latest at the start (a finite run).")
     boolean bounded;
 
@@ -221,6 +229,12 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage("--device " + e.getMessage());
         }
+        RuntimeOptions.Runtime stateRuntime;
+        try {
+            stateRuntime = RuntimeOptions.Runtime.valueOf(runtime.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw usage("--runtime must be auto, host or device, got " + runtime);
+        }
         if (deadLetterMaxBytes < 0) throw usage("--dead-letter-max-bytes must be >= 0");
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");
@@ -250,7 +264,7 @@ final class TrainCommand implements Callable<Integer> {
                 .trainer(t -> t.batch(batch).seed(seed).maxSkippedSteps(maxSkippedSteps).maxModels(maxModels)
                         .resumePausedModels(resumePausedModels).initState(start.uri()).initImport(start.how()).schedule(scheduleOptions.toSchedule(spec, named))
                         .snapshotEvery(snapshotEvery).snapshotKeep(snapshotKeep).broadcastEvery(broadcastEvery)
-                        .threads(threads).device(dev))
+                        .threads(threads).device(dev).runtime(stateRuntime))
                 .probe(p -> probeOptions.applyTo(p, spec));
         correlated.applyTo(b, spec);
 

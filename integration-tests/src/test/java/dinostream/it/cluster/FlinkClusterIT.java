@@ -202,7 +202,10 @@ class FlinkClusterIT {
                 "--probe-size", "64", "--probe-every", "1", "--broadcast-every", "1", "--snapshot-every", "5",
                 "--threads", "1",
                 // Replay buffers and the near-duplicate filter are keyed state of user-code classes: through the kill too.
-                "--replay-size", Integer.toString(REPLAY_SIZE), "--replay-ratio", "0.5", "--replay-bytes", "4m", "--dedup"));
+                "--replay-size", Integer.toString(REPLAY_SIZE), "--replay-ratio", "0.5", "--replay-bytes", "4m", "--dedup",
+                // The state held by the IoBinding runtime (a GPU TaskManager's), its CPU form: checkpointed through
+                // its copy to host memory, restored through the kill.
+                "--runtime", "device"));
         // 1. Submit detached through Flink's CliFrontend.
         ClientResult submitted = cluster.submitDetached(jobJar, args, Duration.ofSeconds(180));
         System.out.println("[cluster] flink run -d: " + submitted);
@@ -398,6 +401,10 @@ class FlinkClusterIT {
             if ("FAILED".equals(h.path("status").asText())) failures.merge(h.path("failure_message").asText(), 1, Integer::sum);
         }
         put("failed checkpoints (in the history's last entries), by message", failures.toString());
+        List<String> runtimes = cluster.grepTaskManagerLogs("model \\S+: train step on ");
+        put("trainer runtimes (TaskManager logs)", runtimes.stream().map(l -> l.replaceAll("^.* - ", "")).distinct().toList().toString());
+        assertTrue(!runtimes.isEmpty() && runtimes.stream().allMatch(l -> l.contains("(BoundTrainSession)")),
+                "every model opened the IoBinding runtime: " + runtimes);
         put("trainer model starts (TaskManager logs)", cluster.grepTaskManagerLogs("model \\S+: (restored at step|initialized from seed)").stream()
                 .map(l -> l.replaceAll("^(\\S+): \\S+ (\\S+) .* - ", "$1 $2 ")).toList().toString());
         checkListeners(cluster);

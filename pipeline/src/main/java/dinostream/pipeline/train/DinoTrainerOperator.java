@@ -413,7 +413,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         if (m != null) return m;
         String modelId = ModelRouting.modelOf(key);
         // On a GPU the state and the activations live in its memory (the device runtime): the host keeps less.
-        TrainMemory need = options.device().cuda() ? TrainMemory.of(config, options.batch()).onGpu() : TrainMemory.of(config, options.batch());
+        boolean stateOnGpu = options.device().cuda() && options.runtime() != RuntimeOptions.Runtime.HOST;
+        TrainMemory need = stateOnGpu ? TrainMemory.of(config, options.batch()).onGpu() : TrainMemory.of(config, options.batch());
         TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
                 "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch() + ")");
         TaskManagerBudget.checkReplay(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), options.replay(), live.size() + 1,
@@ -450,6 +451,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.
         TrainSession session = TrainSession.open(model, state, runtime,
                 options.seed() ^ modelId.hashCode() ^ (state.step() * 0x9E3779B97F4A7C15L));
+        LOG.info("model {}: train step on {}, state in {} memory ({})", modelId, gpu ? "cuda:" + runtime.deviceId() : "the CPU",
+                runtime.effectiveRuntime() == RuntimeOptions.Runtime.DEVICE ? "the device's" : "host", session.getClass().getSimpleName());
         LiveModel created = new LiveModel(modelId, key, session, progress, config, options.batch(), options.replay().size(),
                 options.seed() ^ modelId.hashCode());
         JSON.readTree(progress.offsetsJson).properties().forEach(e -> created.offsets.put(e.getKey(), e.getValue().asLong()));
@@ -480,8 +483,8 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
 
     /** CPU, or the GPU Flink assigned to this task manager (external resource "gpu"), or a fixed one. */
     private RuntimeOptions runtimeOptions() {
-        RuntimeOptions r = RuntimeOptions.cpu().withThreads(options.threads() > 0 ? options.threads() : TaskManagerBudget.threadsPerSlot(
-                getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration()));
+        RuntimeOptions r = RuntimeOptions.cpu().withRuntime(options.runtime()).withThreads(options.threads() > 0 ? options.threads()
+                : TaskManagerBudget.threadsPerSlot(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration()));
         if (!options.device().cuda()) return r;
         if (options.device().index() != TrainerOptions.Device.ASSIGNED) return r.onCuda(options.device().index());
         List<Integer> gpus = new ArrayList<>();

@@ -1,5 +1,7 @@
 package dinostream.pipeline.train;
 
+import dinostream.model.runtime.RuntimeOptions;
+
 import dinostream.model.dino.DinoConfig;
 import dinostream.model.dino.Schedules;
 import dinostream.pipeline.job.DinoJob;
@@ -37,13 +39,14 @@ import static dinostream.model.dino.Schedules.TrainingSchedule.WEIGHT_DECAY_END;
  * @param maxSkippedSteps    skipped steps in a row (non-finite loss or state) after which a model pauses
  * @param resumePausedModels un-pause models restored paused (a restart from a checkpoint after fixing the cause)
  * @param replay             each model's replay buffer (size 0: none)
+ * @param runtime            where the train step's state lives between steps (model/docs/runtime.md); AUTO: the device decides
  */
 public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule schedule,
                              String snapshotDir, int snapshotEvery, int snapshotKeep, int broadcastEvery, int monitorEvery,
                              String runDir, int threads, Device device, ModelRouting routing, String initState,
                              InitImport initImport, int maxModels, int maxSkippedSteps, boolean resumePausedModels,
-                             ReplayOptions replay) implements Serializable {
-    private static final long serialVersionUID = 4L;
+                             ReplayOptions replay, RuntimeOptions.Runtime runtime) implements Serializable {
+    private static final long serialVersionUID = 5L;
 
     public TrainerOptions {
         if (model == null) throw new IllegalArgumentException("trainer: a model configuration is required");
@@ -54,7 +57,9 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         }
         if (maxModels < 1) throw new IllegalArgumentException("trainer: maxModels must be at least 1, got " + maxModels);
         if (maxSkippedSteps < 1) throw new IllegalArgumentException("trainer: maxSkippedSteps must be at least 1, got " + maxSkippedSteps);
-        if (schedule == null || device == null || routing == null) throw new IllegalArgumentException("trainer: schedule, device and routing are required");
+        if (schedule == null || device == null || routing == null || runtime == null) {
+            throw new IllegalArgumentException("trainer: schedule, device, routing and runtime are required");
+        }
         if (initImport == null) throw new IllegalArgumentException("trainer: initImport is required (InitImport.NONE for none)");
         if (replay == null) throw new IllegalArgumentException("trainer: replay options are required (ReplayOptions.NONE for none)");
         if (initState == null && !initImport.equals(InitImport.NONE)) {
@@ -257,6 +262,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         private int maxSkippedSteps = 5;
         private boolean resumePausedModels = false;
         private ReplayOptions replay = ReplayOptions.NONE;
+        private RuntimeOptions.Runtime runtime = RuntimeOptions.Runtime.AUTO;
 
         private Builder() {}
 
@@ -330,6 +336,11 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
             return this;
         }
 
+        public Builder runtime(RuntimeOptions.Runtime runtime) {
+            this.runtime = runtime;
+            return this;
+        }
+
         public Builder routing(ModelRouting routing) {
             this.routing = routing;
             return this;
@@ -367,7 +378,8 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
 
         public TrainerOptions build() {
             return new TrainerOptions(model, batch, seed, schedule, snapshotDir, snapshotEvery, snapshotKeep, broadcastEvery,
-                    monitorEvery, runDir, threads, device, routing, initState, initImport, maxModels, maxSkippedSteps, resumePausedModels, replay);
+                    monitorEvery, runDir, threads, device, routing, initState, initImport, maxModels, maxSkippedSteps, resumePausedModels, replay,
+                    runtime);
         }
     }
 }
