@@ -350,6 +350,7 @@ class CliTest {
         String[] base = {"train", "--bootstrap", "127.0.0.1:9", "--out", dir.resolve("run").toString()};
         for (List<String> bad : List.of(
                 List.of("--device", "gpu", "--device must be cpu, cuda or cuda:N, got gpu"),
+                List.of("--runtime", "gpu", "--runtime must be auto, host or device, got gpu"),
                 List.of("--schedule", "linear", "--schedule must be continuous or cosine, got linear"),
                 List.of("--teacher-temp", "0", "--teacher-temp must be positive"),
                 List.of("--probe-size", "5", "--probe-size must be 0 (off) or at least 20"),
@@ -404,13 +405,14 @@ class CliTest {
     void trainBuildsTypedOptions() throws Exception {
         TrainCommand local = new TrainCommand();
         new picocli.CommandLine(local).parseArgs("--bootstrap", "b:1", "--preset", "test", "--models", "a,b", "--device", "cuda:1",
-                "--schedule", "cosine", "--horizon", "500", "--teacher-temp", "0.07", "--no-embed", "--probe-size", "0",
+                "--runtime", "host", "--schedule", "cosine", "--horizon", "500", "--teacher-temp", "0.07", "--no-embed", "--probe-size", "0",
                 "--out", dir.resolve("run").toString(), "--init-state", state.toString(), "--kafka-property", "security.protocol=SSL");
         dinostream.pipeline.job.JobOptions o = local.options(dinostream.pipeline.job.Deployment.LOCAL);
         assertEquals(List.of("a", "b"), o.models());
         assertEquals("dinostream-default", o.groupId());
         assertEquals(Map.of("security.protocol", "SSL"), o.kafkaProperties());
         assertEquals("cuda:1", o.trainer().device().toString());
+        assertEquals(dinostream.model.runtime.RuntimeOptions.Runtime.HOST, o.trainer().runtime());
         assertEquals(new dinostream.pipeline.train.TrainerOptions.Schedule(
                 dinostream.pipeline.train.TrainerOptions.Schedule.Kind.COSINE, 100, 500, 0.07), o.trainer().schedule());
         assertEquals(0, o.trainer().broadcastEvery(), "no embedder and no probe: no teachers sent");
