@@ -100,6 +100,7 @@ public record TrainerOptions(ModelConfig model, int batch, long seed, Schedule s
         b.maxSkippedSteps = maxSkippedSteps;
         b.resumePausedModels = resumePausedModels;
         b.replay = replay;
+        b.runtime = runtime;
         return b;
     }
 
