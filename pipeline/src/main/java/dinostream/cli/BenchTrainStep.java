@@ -92,6 +92,10 @@ final class BenchTrainStep implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         DinoConfig cfg = precision.apply(ModelOptions.preset(spec, preset), spec);
         RuntimeOptions options = runtime.apply(RuntimeOptions.cpu().withThreads(threads).withSpinning(spinning).withOrt(ort), spec);
+        if (profile != null && options.effectiveRuntime() == RuntimeOptions.Runtime.DEVICE) {
+            // The C++ API gives the trace's name only through an allocator the preset does not expose.
+            usage("--profile reads ONNX Runtime's trace through the host runtime: add --runtime host (same graph and kernels on the CPU)");
+        }
         boolean gpu = options.device() == RuntimeOptions.Device.CUDA;
         String profilePrefix = profile == null ? null : profilePrefix();
         if (profilePrefix != null) options = options.withProfiling(profilePrefix);

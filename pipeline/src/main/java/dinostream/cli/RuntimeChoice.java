@@ -1,11 +1,10 @@
 package dinostream.cli;
 
 import dinostream.model.runtime.RuntimeOptions;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-
-import java.util.Locale;
 
 /** Where a command's train step runs: the device, and where its state lives between steps (model/docs/runtime.md). */
 final class RuntimeChoice {
@@ -14,11 +13,8 @@ final class RuntimeChoice {
                     + "and the CUDA 13 libraries on the library path (ops/gpu/README.md). Default: ${DEFAULT-VALUE}.")
     String device;
 
-    @Option(names = "--runtime", paramLabel = "auto|host|device", defaultValue = "auto",
-            description = "Where the state lives between steps: host (ONNX Runtime's Java API; on a GPU copied up and back "
-                    + "every step), device (IoBinding: kept in the device's memory, copied to the host for snapshots only), "
-                    + "auto: device on CUDA, host on the CPU. Default: ${DEFAULT-VALUE}.")
-    String runtime;
+    @Mixin
+    RuntimeOption runtime;
 
     /** {@code base} on the chosen device and runtime; a bad value is a usage error. */
     RuntimeOptions apply(RuntimeOptions base, CommandSpec spec) {
@@ -26,10 +22,6 @@ final class RuntimeChoice {
         if (device.equals("cuda")) r = r.onCuda(0);
         else if (device.matches("cuda:\\d{1,9}")) r = r.onCuda(Integer.parseInt(device.substring(5)));
         else if (!device.equals("cpu")) throw new ParameterException(spec.commandLine(), "--device must be cpu, cuda or cuda:N, got " + device);
-        try {
-            return r.withRuntime(RuntimeOptions.Runtime.valueOf(runtime.toUpperCase(Locale.ROOT)));
-        } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), "--runtime must be auto, host or device, got " + runtime);
-        }
+        return r.withRuntime(runtime.value(spec));
     }
 }

@@ -139,11 +139,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Train-step device; cuda takes the GPU Flink assigned (external resource 'gpu'), else 0 (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--runtime", paramLabel = "auto|host|device", defaultValue = "auto",
-            description = "Where each model's train-step state lives between steps: device (IoBinding: on a GPU it stays there), "
-                    + "host (host memory; on a GPU copied up and back every step), auto: device on CUDA, host on the CPU "
-                    + "(model/docs/runtime.md). Default: ${DEFAULT-VALUE}.")
-    String runtime;
+    @picocli.CommandLine.Mixin
+    RuntimeOption runtime;
 
     @Option(names = "--bounded", description = "Stop at the image offsets that are latest at the start (a finite run).")
     boolean bounded;
@@ -229,12 +226,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage("--device " + e.getMessage());
         }
-        RuntimeOptions.Runtime stateRuntime;
-        try {
-            stateRuntime = RuntimeOptions.Runtime.valueOf(runtime.toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw usage("--runtime must be auto, host or device, got " + runtime);
-        }
+        RuntimeOptions.Runtime stateRuntime = runtime.value(spec);
         if (deadLetterMaxBytes < 0) throw usage("--dead-letter-max-bytes must be >= 0");
         if (maxSkippedSteps < 1) throw usage("--max-skipped-steps must be at least 1");
         if (maxModels < 1) throw usage("--max-models must be at least 1");

@@ -313,6 +313,14 @@ class CliTest {
         assertOneLineError(run("bench", "train-step", "--preset", "vit-huge", "--json"), 2, "unknown preset 'vit-huge'");
     }
 
+    /** The device runtime has no profiler trace to hand back: a usage error before anything is built, naming the way. */
+    @Test
+    void benchProfileOnTheDeviceRuntimeIsAUsageError() {
+        assertOneLineError(run("bench", "train-step", "--preset", "test", "--runtime", "device",
+                "--profile", dir.resolve("never/trace.json").toString()), 2, "--profile", "--runtime host");
+        assertTrue(!Files.exists(dir.resolve("never")), "nothing written");
+    }
+
     @Test
     void presetAndConfigTogether() throws Exception {
         Path cfg = dir.resolve("cfg.json");

@@ -67,6 +67,8 @@ final class BoundTrainSession implements TrainSession {
     private final MemoryInfo device;
     private final SplittableRandom dropPathRng;
     private final boolean hasFeatures;
+    /** The outputs read on the host every run, in binding order after the state's {@code next/*}. */
+    private final List<String> hostOutputs;
     /** Input and output names as native strings, made once: binding by Java string converts it on every call. */
     private final Map<String, BytePointer> names = new HashMap<>();
     /** Host buffers the inputs are read from, one per input name, reused every run. */
@@ -78,7 +80,8 @@ final class BoundTrainSession implements TrainSession {
     /** Direct copies of the initial state, read by ONNX Runtime until the first run replaces it. */
     private final List<ByteBuffer> loadCopies = new ArrayList<>();
     private long stepCounter;
-    private float[][] lastFeatures;
+    /** The last step's teacher features, in host memory, held by the run's outputs; copied out when asked. */
+    private Value lastFeatures;
 
     /** @param stateOnDevice the state bound to the device's memory (else to host memory) */
     BoundTrainSession(TrainStep.Model model, DinoState initial, RuntimeOptions options, long dropPathSeed, boolean stateOnDevice) {
@@ -94,6 +97,9 @@ final class BoundTrainSession implements TrainSession {
             this.binding = new IoBinding(step.session());
             this.copyBinding = new IoBinding(copyDown.session());
             this.hasFeatures = outputNames(step.session()).contains(TrainStep.TEACHER_FEATURES);
+            List<String> small = new ArrayList<>(List.of(TrainStep.LOSS, TrainStep.TEACHER_ENTROPY, TrainStep.KL, TrainStep.STATE_SUM));
+            if (hasFeatures) small.add(TrainStep.TEACHER_FEATURES);
+            this.hostOutputs = List.copyOf(small);
             for (String k : keys) {
                 TensorData d = initial.get(k);
                 if (d.dtype() == DType.F64) throw new IllegalArgumentException("float64 state tensors are not supported by the float32 train step");
@@ -148,9 +154,7 @@ final class BoundTrainSession implements TrainSession {
 
             OrtMemoryInfo onDevice = device.asOrtMemoryInfo(), onHost = host.asOrtMemoryInfo();
             for (String k : keys) binding.BindOutput(name(StateKeys.NEXT + k), onDevice);
-            List<String> small = new ArrayList<>(List.of(TrainStep.LOSS, TrainStep.TEACHER_ENTROPY, TrainStep.KL, TrainStep.STATE_SUM));
-            if (hasFeatures) small.add(TrainStep.TEACHER_FEATURES);
-            for (String n : small) binding.BindOutput(name(n), onHost);
+            for (String n : hostOutputs) binding.BindOutput(name(n), onHost);
 
             step.session().Run(runOptions, binding);
             out = binding.GetOutputValues();
@@ -169,7 +173,7 @@ final class BoundTrainSession implements TrainSession {
                 out.close();
                 throw new NonFiniteStepException(stepCounter, loss, stateSum);
             }
-            lastFeatures = hasFeatures ? matrix(out.get(n + 4)) : null;
+            lastFeatures = hasFeatures ? out.get(n + 4) : null;
             closeOwned();
             freeLoadCopies();
             owned.add(out);
@@ -189,10 +193,7 @@ final class BoundTrainSession implements TrainSession {
 
     @Override
     public float[][] teacherFeatures() {
-        if (lastFeatures == null) return null;
-        float[][] copy = new float[lastFeatures.length][];
-        for (int i = 0; i < copy.length; i++) copy[i] = lastFeatures[i].clone();
-        return copy;
+        return lastFeatures == null ? null : matrix(lastFeatures);
     }
 
     @Override
@@ -246,6 +247,7 @@ final class BoundTrainSession implements TrainSession {
         closeOwned();
         freeLoadCopies();
         state.clear();
+        lastFeatures = null;
         inputBuffers.values().forEach(DirectMemory::free);
         inputBuffers.clear();
         names.values().forEach(Pointer::close);

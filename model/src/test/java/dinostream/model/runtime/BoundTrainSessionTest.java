@@ -100,6 +100,17 @@ class BoundTrainSessionTest {
         }
     }
 
+    /** No trace to hand back (see endProfiling): said, and the session goes on stepping. */
+    @Test
+    void profilingIsRefusedAndTheSessionStillSteps() {
+        DinoConfig c = Presets.get("test");
+        try (TrainSession s = open(TrainStep.build(c, 2), DinoState.init(c, 1), RuntimeOptions.Runtime.DEVICE)) {
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, s::endProfiling);
+            assertTrue(e.getMessage().contains("--runtime host"), e.getMessage());
+            assertEquals(1, s.run(TrainSessionTest.randomCrops(c, 2, new Random(4)), HYPER)[0].step());
+        }
+    }
+
     /** Asking a CPU build for CUDA says how to get one, for both runtimes. */
     @Test
     void cudaOnTheCpuBuildSaysWhichBuildHasIt() {

@@ -412,9 +412,11 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         LiveModel m = live.get(key);
         if (m != null) return m;
         String modelId = ModelRouting.modelOf(key);
-        // On a GPU the state and the activations live in its memory (the device runtime): the host keeps less.
-        boolean stateOnGpu = options.device().cuda() && options.runtime() != RuntimeOptions.Runtime.HOST;
-        TrainMemory need = stateOnGpu ? TrainMemory.of(config, options.batch()).onGpu() : TrainMemory.of(config, options.batch());
+        RuntimeOptions runtime = runtimeOptions();
+        boolean gpu = runtime.device() == RuntimeOptions.Device.CUDA;
+        // With the state on a GPU (the device runtime) it and the activations live there: the host keeps less.
+        TrainMemory need = TrainMemory.of(config, options.batch());
+        if (gpu && runtime.effectiveRuntime() == RuntimeOptions.Runtime.DEVICE) need = need.onGpu();
         TaskManagerBudget.check(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), need, live.size() + 1,
                 "model " + modelId + " (" + (config.preset != null ? "preset " + config.preset : "its configuration") + ", batch " + options.batch() + ")");
         TaskManagerBudget.checkReplay(getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration(), options.replay(), live.size() + 1,
@@ -444,8 +446,6 @@ public class DinoTrainerOperator extends AbstractStreamOperator<TeacherUpdate>
         }
         // On a GPU the state stays in its memory (RuntimeOptions' AUTO: the IoBinding runtime) and a bf16 or
         // fp16 model runs its products in that type.
-        RuntimeOptions runtime = runtimeOptions();
-        boolean gpu = runtime.device() == RuntimeOptions.Device.CUDA;
         TrainStep.Model model = compiled.computeIfAbsent(config.toJson() + "#" + options.batch() + "#" + gpu,
                 k -> TrainStep.buildFor(config, options.batch(), gpu));
         // The stochastic-depth stream is seeded by the step too: a restored model does not replay its first masks.

@@ -11,8 +11,11 @@ import dinostream.pipeline.snapshot.SnapshotStore;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import dinostream.model.runtime.RuntimeOptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -57,9 +60,11 @@ class DinoTrainerOperatorTest {
         return h.extractOutputValues();
     }
 
-    @Test
-    void batchesStepsAndSurvivesARestoreWithNothingLostOrTwice(@TempDir Path dir) throws Exception {
-        TrainerOptions o = options(dir).build();
+    /** On both runtimes: the device runtime's state reaches the checkpoint through its copy to host memory. */
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void batchesStepsAndSurvivesARestoreWithNothingLostOrTwice(RuntimeOptions.Runtime runtime, @TempDir Path dir) throws Exception {
+        TrainerOptions o = options(dir).runtime(runtime).build();
         OperatorSubtaskState checkpoint;
         try (var h = harness(o)) {
             h.open();
@@ -101,9 +106,10 @@ class DinoTrainerOperatorTest {
      * take it): each step is refused, the model pauses, stays paused after a restore, and trains
      * again after a restart with the cause fixed and --resume-paused-models.
      */
-    @Test
-    void nonFiniteStepsAreSkippedTheModelPausesAndResumesOnlyWhenAsked(@TempDir Path dir) throws Exception {
-        TrainerOptions.Builder o = options(dir).teacherTemp(0.0).maxSkippedSteps(2);
+    @ParameterizedTest
+    @EnumSource(value = RuntimeOptions.Runtime.class, names = {"HOST", "DEVICE"})
+    void nonFiniteStepsAreSkippedTheModelPausesAndResumesOnlyWhenAsked(RuntimeOptions.Runtime runtime, @TempDir Path dir) throws Exception {
+        TrainerOptions.Builder o = options(dir).teacherTemp(0.0).maxSkippedSteps(2).runtime(runtime);
         OperatorSubtaskState checkpoint;
         try (var h = harness(o.build())) {
             h.open();
